@@ -1,0 +1,47 @@
+# Factory Twin developer entry points. `make help` lists them; CI (.ci/run) reuses them.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) ## Create .venv and install everything (pinned by constraints.txt)
+
+test: setup ## Run all tests; starts the local servers it needs (and stops the ones it started)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+unit: setup ## Run the unit tests only (no servers)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+lint: setup ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: setup ## Format and auto-fix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+demo: setup ## Bring up the local stack and run the demo
+	$(BIN)/twin demo
+
+down: setup ## Stop the local servers
+	$(BIN)/twin infra down
+
+lock: setup ## Re-pin constraints.txt from the current .venv
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+.PHONY: help setup test unit lint fmt demo down lock

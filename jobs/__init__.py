@@ -1,0 +1,1 @@
+"""jobs — see ARCHITECTURE.md for what lives here."""

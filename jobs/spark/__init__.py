@@ -1,0 +1,1 @@
+"""jobs/spark — see ARCHITECTURE.md for what lives here."""

@@ -1,0 +1,1 @@
+"""processors — see ARCHITECTURE.md for what lives here."""

@@ -1,0 +1,1 @@
+"""producers — see ARCHITECTURE.md for what lives here."""

@@ -1,0 +1,1 @@
+"""rl — see ARCHITECTURE.md for what lives here."""

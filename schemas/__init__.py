@@ -1,0 +1,1 @@
+"""schemas — see ARCHITECTURE.md for what lives here."""

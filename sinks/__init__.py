@@ -1,0 +1,1 @@
+"""sinks — see ARCHITECTURE.md for what lives here."""

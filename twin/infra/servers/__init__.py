@@ -1,0 +1,10 @@
+"""The four local servers, in start order."""
+
+from __future__ import annotations
+
+from twin.infra.server import Server
+from twin.infra.servers.kafka import Kafka
+
+SERVER_TYPES: dict[str, type[Server]] = {"kafka": Kafka}
+
+__all__ = ["SERVER_TYPES", "Kafka"]

@@ -1,0 +1,234 @@
+"""One settings object for every component.
+
+Values come from (highest first) explicit arguments, ``TWIN_*`` environment variables, a ``.env``
+file, then the defaults below. Nested fields use ``__``: ``TWIN_KAFKA__BOOTSTRAP_SERVERS``.
+
+The defaults describe the local stack that ``twin infra up`` runs; point the connection settings at
+real clusters (with SASL/TLS and auth) and ``twin infra`` is not needed.
+
+>>> s = Settings(kafka={"bootstrap_servers": "k1:9093,k2:9093", "security_protocol": "SASL_SSL"})
+>>> s.kafka.client_config()["security.protocol"]
+'SASL_SSL'
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+class SecurityProtocol(StrEnum):
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+
+class KafkaSettings(BaseModel):
+    """How to reach Kafka. Defaults to the local broker of ``twin infra``."""
+
+    bootstrap_servers: str = ""
+    security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
+    sasl_mechanism: str | None = Field(default=None, description="PLAIN, SCRAM-SHA-256, ...")
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: Path | None = None
+    ssl_certificate_location: Path | None = None
+    ssl_key_location: Path | None = None
+    ssl_key_password: SecretStr | None = None
+    client_id: str = "factory-twin"
+
+    def client_config(self) -> dict[str, Any]:
+        """librdkafka (confluent-kafka) properties for any client: producer, consumer or admin."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol.value,
+            "client.id": self.client_id,
+        }
+        optional: dict[str, Any] = {
+            "sasl.mechanism": self.sasl_mechanism,
+            "sasl.username": self.sasl_username,
+            "sasl.password": _reveal(self.sasl_password),
+            "ssl.ca.location": _path(self.ssl_ca_location),
+            "ssl.certificate.location": _path(self.ssl_certificate_location),
+            "ssl.key.location": _path(self.ssl_key_location),
+            "ssl.key.password": _reveal(self.ssl_key_password),
+        }
+        conf.update({k: v for k, v in optional.items() if v is not None})
+        return conf
+
+
+class RegistrySettings(BaseModel):
+    """A Confluent-compatible schema registry (Confluent, Apicurio ccompat, Karapace, ...)."""
+
+    url: str = ""
+    username: str | None = None
+    password: SecretStr | None = None
+    ssl_ca_location: Path | None = None
+
+    def client_config(self) -> dict[str, Any]:
+        """Configuration for ``confluent_kafka.schema_registry.SchemaRegistryClient``."""
+        conf: dict[str, Any] = {"url": self.url}
+        if self.username is not None:
+            conf["basic.auth.user.info"] = f"{self.username}:{_reveal(self.password) or ''}"
+        if self.ssl_ca_location is not None:
+            conf["ssl.ca.location"] = str(self.ssl_ca_location)
+        return conf
+
+
+class CassandraSettings(BaseModel):
+    contact_points: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+    port: int = 0
+    local_dc: str = "datacenter1"
+    username: str | None = None
+    password: SecretStr | None = None
+    ssl_ca_location: Path | None = None
+    keyspace: str = "factory_twin"
+    replication_factor: int = 1
+    connect_timeout_s: float = 5.0
+
+
+class ElasticsearchSettings(BaseModel):
+    url: str = ""
+    username: str | None = None
+    password: SecretStr | None = None
+    api_key: SecretStr | None = None
+    ca_certs: Path | None = None
+    verify_certs: bool = True
+    index_prefix: str = "twin"
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``elasticsearch.Elasticsearch``."""
+        kwargs: dict[str, Any] = {"hosts": [self.url]}
+        if self.username is not None:
+            kwargs["basic_auth"] = (self.username, _reveal(self.password) or "")
+        if self.api_key is not None:
+            kwargs["api_key"] = _reveal(self.api_key)
+        if self.ca_certs is not None:
+            kwargs["ca_certs"] = str(self.ca_certs)
+        if self.url.startswith("https"):
+            kwargs["verify_certs"] = self.verify_certs
+        return kwargs
+
+
+class InfraSettings(BaseModel):
+    """The local servers ``twin infra`` runs. Ignored when the connection settings point elsewhere."""
+
+    state_dir: Path = Path(".twin")
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    cassandra_port: int = 9042
+    cassandra_storage_port: int = 7000
+    cassandra_jmx_port: int = 7199
+    elasticsearch_port: int = 9200
+    elasticsearch_transport_port: int = 9300
+    registry_port: int = 8081
+    registry_management_port: int = 9000
+    kafka_heap: str = "768m"
+    cassandra_heap: str = "1G"
+    elasticsearch_heap: str = "1g"
+    registry_heap: str = "384m"
+    maven: str = "mvn"
+    run_as_user: str = Field(
+        default="twin", description="unprivileged user for servers that refuse root (Elasticsearch)"
+    )
+    start_timeout_s: float = 240.0
+    stop_timeout_s: float = 60.0
+    fetch_timeout_s: float = 1800.0
+
+    @property
+    def root(self) -> Path:
+        return self.state_dir.expanduser().resolve()
+
+
+class MetricsSettings(BaseModel):
+    port: int = 9464
+    enabled: bool = True
+
+
+class Settings(BaseSettings):
+    """Everything configurable in Factory Twin."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TWIN_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    ci: bool = Field(default=False, validation_alias="CI", description="set by CI systems")
+    java_home: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TWIN_JAVA_HOME", "JAVA_HOME"),
+        description="JDK for the local servers; default: `java` on PATH, then /usr/lib/jvm/*",
+    )
+    log_level: str = "INFO"
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    cassandra: CassandraSettings = Field(default_factory=CassandraSettings)
+    elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
+    infra: InfraSettings = Field(default_factory=InfraSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+
+    @model_validator(mode="after")
+    def _default_to_local_stack(self) -> Settings:
+        # Empty connection settings mean "the local stack", so changing an infra port moves both.
+        if not self.kafka.bootstrap_servers:
+            self.kafka.bootstrap_servers = f"127.0.0.1:{self.infra.kafka_port}"
+        if not self.registry.url:
+            self.registry.url = f"http://127.0.0.1:{self.infra.registry_port}/apis/ccompat/v7"
+        if not self.cassandra.port:
+            self.cassandra.port = self.infra.cassandra_port
+        if not self.elasticsearch.url:
+            self.elasticsearch.url = f"http://127.0.0.1:{self.infra.elasticsearch_port}"
+        return self
+
+    def is_local(self, server: str) -> bool:
+        """Whether ``server`` (kafka, cassandra, elasticsearch, registry) is the one ``twin infra`` runs."""
+        infra = self.infra
+        if server == "kafka":
+            hosts = [_host_port(h) for h in self.kafka.bootstrap_servers.split(",") if h.strip()]
+            return bool(hosts) and all(h in LOCAL_HOSTS and p == infra.kafka_port for h, p in hosts)
+        if server == "cassandra":
+            return self.cassandra.port == infra.cassandra_port and all(
+                h in LOCAL_HOSTS for h in self.cassandra.contact_points
+            )
+        if server == "elasticsearch":
+            return _url_is_local(self.elasticsearch.url, infra.elasticsearch_port)
+        if server == "registry":
+            return _url_is_local(self.registry.url, infra.registry_port)
+        msg = f"unknown server {server!r}"
+        raise ValueError(msg)
+
+
+def _host_port(hostport: str) -> tuple[str, int]:
+    host, _, port = hostport.strip().rpartition(":")
+    return host, int(port) if port.isdigit() else -1
+
+
+def _url_is_local(url: str, port: int) -> bool:
+    parts = urlsplit(url)
+    return (parts.hostname or "") in LOCAL_HOSTS and parts.port == port
+
+
+def _reveal(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
+
+
+def _path(value: Path | None) -> str | None:
+    return str(value) if value is not None else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once. Entry points may build their own ``Settings`` instead."""
+    return Settings()

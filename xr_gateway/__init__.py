@@ -1,0 +1,1 @@
+"""xr_gateway — see ARCHITECTURE.md for what lives here."""
