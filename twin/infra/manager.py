@@ -226,6 +226,8 @@ class Infra:
             kwargs: dict[str, Any] = {}
             if launch.user is not None and os.geteuid() == 0:
                 kwargs.update(user=launch.user, group=launch.user, extra_groups=[])
+            if launch.preexec is not None:
+                kwargs["preexec_fn"] = launch.preexec
             proc = subprocess.Popen(  # noqa: S603 - argv built from our own settings
                 launch.argv,
                 cwd=launch.cwd,
@@ -304,7 +306,7 @@ class Infra:
             record = self.record(server)
             if record is None:
                 return server.name, "not started by twin infra"
-            outcome = stop_group(record, server.stop_grace_s)
+            outcome = stop_group(record, self.settings.infra.stop_timeout_s)
             server.record_path.unlink(missing_ok=True)
             return server.name, outcome
 

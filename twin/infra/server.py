@@ -6,6 +6,7 @@ import os
 import socket
 import string
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -31,6 +32,8 @@ class Launch:
     env: dict[str, str]
     cwd: Path
     user: str | None = None
+    # Runs in the child between fork and exec (after the new session is created).
+    preexec: Callable[[], None] | None = None
 
 
 def infra_dir() -> Path:
@@ -64,8 +67,6 @@ class Server(ABC):
     version: ClassVar[str]
     java_min: ClassVar[int] = 17
     java_max: ClassVar[int | None] = None
-    # Seconds a graceful stop may take before SIGKILL (Cassandra flushes memtables, Kafka its logs).
-    stop_grace_s: ClassVar[float] = 30.0
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

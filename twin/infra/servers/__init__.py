@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from twin.infra.server import Server
+from twin.infra.servers.cassandra import Cassandra
 from twin.infra.servers.kafka import Kafka
 
-SERVER_TYPES: dict[str, type[Server]] = {"kafka": Kafka}
+SERVER_TYPES: dict[str, type[Server]] = {"kafka": Kafka, "cassandra": Cassandra}
 
-__all__ = ["SERVER_TYPES", "Kafka"]
+__all__ = ["SERVER_TYPES", "Cassandra", "Kafka"]

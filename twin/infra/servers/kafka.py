@@ -19,7 +19,6 @@ class Kafka(Server):
     version = "3.9.2"
     java_min = 11
     java_max: ClassVar[int | None] = 23
-    stop_grace_s = 30.0
 
     @property
     def ports(self) -> dict[str, int]:
