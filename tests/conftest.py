@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tests.infra")
 
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--keep-servers",
@@ -32,14 +33,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="leave servers started by the test session running afterwards",
     )
 
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration/" in item.nodeid.replace("\\", "/"):
             item.add_marker(pytest.mark.integration)
 
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return Settings()
+
 
 @pytest.fixture(scope="session")
 def stack(settings: Settings, request: pytest.FixtureRequest) -> Iterator[Infra]:
@@ -55,9 +59,11 @@ def stack(settings: Settings, request: pytest.FixtureRequest) -> Iterator[Infra]
     if started and not request.config.getoption("--keep-servers"):
         infra.down(started)
 
+
 def unique(prefix: str, request: pytest.FixtureRequest, sep: str = "_") -> str:
     test = re.sub(r"[^a-z0-9]+", sep, request.node.name.lower()).strip(sep)[:30]
     return f"{prefix}{sep}{test}{sep}{uuid.uuid4().hex[:8]}"
+
 
 @pytest.fixture
 def topic(stack: Infra, settings: Settings, request: pytest.FixtureRequest) -> Iterator[str]:
@@ -72,6 +78,7 @@ def topic(stack: Infra, settings: Settings, request: pytest.FixtureRequest) -> I
     yield name
     admin.delete_topics([name])[name].result(30)
 
+
 @pytest.fixture
 def keyspace(stack: Infra, cassandra: Session, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh keyspace, dropped afterwards."""
@@ -82,6 +89,7 @@ def keyspace(stack: Infra, cassandra: Session, request: pytest.FixtureRequest) -
     yield name
     cassandra.execute(f"DROP KEYSPACE IF EXISTS {name}")
 
+
 @pytest.fixture(scope="session")
 def cassandra(stack: Infra, settings: Settings) -> Iterator[Session]:
     from twin.clients import cassandra_cluster
@@ -91,6 +99,7 @@ def cassandra(stack: Infra, settings: Settings) -> Iterator[Session]:
     yield session
     cluster.shutdown()
 
+
 @pytest.fixture(scope="session")
 def es(stack: Infra, settings: Settings) -> Iterator[Elasticsearch]:
     from twin.clients import elasticsearch
@@ -99,6 +108,7 @@ def es(stack: Infra, settings: Settings) -> Iterator[Elasticsearch]:
     yield client
     client.close()
 
+
 @pytest.fixture
 def es_index(es: Elasticsearch, request: pytest.FixtureRequest) -> Iterator[str]:
     """A unique index name (not created); deleted afterwards if a test created it."""
@@ -106,9 +116,11 @@ def es_index(es: Elasticsearch, request: pytest.FixtureRequest) -> Iterator[str]
     yield name
     es.options(ignore_status=404).indices.delete(index=name)
 
+
 @pytest.fixture
 def subject(request: pytest.FixtureRequest) -> str:
     return unique("test", request, sep=".") + "-value"
+
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     s = Settings()
@@ -118,7 +130,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ]
     return lines
 
+
 def pytest_configure(config: pytest.Config) -> None:
     # The session fixture reports each server's start on this logger; show it in the live log.
     logging.getLogger("tests.infra").setLevel(logging.INFO)
-

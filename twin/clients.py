@@ -21,7 +21,8 @@ _librdkafka_log = logging.getLogger("twin.kafka.librdkafka")
 def kafka_admin(settings: Settings, **overrides: Any) -> AdminClient:
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({**settings.kafka.client_config(), "logger": _librdkafka_log, **overrides})
+    conf: dict[str, Any] = {**settings.kafka.client_config(), "logger": _librdkafka_log, **overrides}
+    return AdminClient(conf)
 
 
 def kafka_producer(settings: Settings, **overrides: Any) -> Producer:

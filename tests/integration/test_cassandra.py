@@ -21,7 +21,8 @@ def test_create_insert_select_by_partition_newest_first(cassandra: Session, keys
             ) WITH CLUSTERING ORDER BY (event_time DESC, event_id ASC)"""
     )
     insert = cassandra.prepare(
-        f"INSERT INTO {keyspace}.readings (machine_id, day, event_time, event_id, value) VALUES (?, ?, ?, ?, ?)"
+        f"INSERT INTO {keyspace}.readings (machine_id, day, event_time, event_id, value) "
+        "VALUES (?, ?, ?, ?, ?)"
     )
     start = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
     for i in range(20):

@@ -42,9 +42,9 @@ def test_idempotent_producer_round_trip_keeps_per_key_order(settings: Settings, 
         if msg is None:
             continue
         assert msg.error() is None, msg.error()
-        key = msg.key().decode()
-        received[key].append(msg.value().decode())
-        partitions[key].add(msg.partition())
+        key = (msg.key() or b"").decode()
+        received[key].append((msg.value() or b"").decode())
+        partitions[key].add(msg.partition() or 0)
         count += 1
     extra = consumer.poll(2.0)  # nothing beyond what was sent: no duplicates from retries
     consumer.close()
@@ -54,4 +54,3 @@ def test_idempotent_producer_round_trip_keeps_per_key_order(settings: Settings, 
     assert received == sent  # nothing lost, nothing duplicated, order kept per key
     assert all(len(p) == 1 for p in partitions.values())  # a key always lands on one partition
     assert len({p for ps in partitions.values() for p in ps}) > 1  # and the topic really has several
-

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from confluent_kafka.schema_registry import Schema
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from twin.clients import schema_registry
@@ -23,18 +23,24 @@ V1 = {
 
 
 def test_register_and_fetch_by_id(settings: Settings, stack: object, subject: str) -> None:
-    client = schema_registry(settings)
-    schema_id = client.register_schema(subject, Schema(json.dumps(V1), "AVRO"))
-    fetched = client.get_schema(schema_id)
+    with schema_registry(settings) as client:
+        schema_id = client.register_schema(subject, Schema(json.dumps(V1), "AVRO"))
+    # A second client has no cache: the schema really comes back from the server by id.
+    with schema_registry(settings) as fresh:
+        fetched = fresh.get_schema(schema_id)
+        latest = fresh.get_latest_version(subject)
     assert fetched.schema_type == "AVRO"
-    assert json.loads(fetched.schema_str) == V1
-    latest = client.get_latest_version(subject)
+    assert json.loads(fetched.schema_str or "") == V1
     assert latest.schema_id == schema_id
     assert latest.version == 1
 
 
 def test_backward_compatibility_is_enforced(settings: Settings, stack: object, subject: str) -> None:
-    client = schema_registry(settings)
+    with schema_registry(settings) as client:
+        _evolve(client, subject)
+
+
+def _evolve(client: SchemaRegistryClient, subject: str) -> None:
     client.register_schema(subject, Schema(json.dumps(V1), "AVRO"))
     client.set_compatibility(subject, "BACKWARD")
 

@@ -8,7 +8,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["twin", "schemas", "sim", "producers", "processors", "pipelines", "sinks", "jobs", "rl", "xr_gateway"]
+PACKAGES = [
+    "twin",
+    "schemas",
+    "sim",
+    "producers",
+    "processors",
+    "pipelines",
+    "sinks",
+    "jobs",
+    "rl",
+    "xr_gateway",
+]
 ALLOWED: dict[str, set[str]] = {
     "twin": set(),
     "schemas": {"twin"},
@@ -22,7 +33,16 @@ ALLOWED: dict[str, set[str]] = {
     "xr_gateway": {"twin", "schemas"},
 }
 # Libraries that do I/O: a processor must stay pure so it can be tested and replayed without servers.
-IO_LIBRARIES = {"confluent_kafka", "aiokafka", "faust", "cassandra", "elasticsearch", "httpx", "requests", "socket"}
+IO_LIBRARIES = {
+    "confluent_kafka",
+    "aiokafka",
+    "faust",
+    "cassandra",
+    "elasticsearch",
+    "httpx",
+    "requests",
+    "socket",
+}
 
 
 def imports_of(path: Path) -> set[str]:
@@ -60,6 +80,8 @@ def test_no_environment_reads_outside_settings() -> None:
     for package in PACKAGES:
         for path in (ROOT / package).rglob("*.py"):
             text = path.read_text()
-            if path.name != "settings.py" and ("os.environ[" in text or "os.getenv(" in text or "environ.get(" in text):
+            if path.name != "settings.py" and (
+                "os.environ[" in text or "os.getenv(" in text or "environ.get(" in text
+            ):
                 offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []

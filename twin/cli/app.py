@@ -19,7 +19,10 @@ err_console = Console(stderr=True, highlight=False)
 
 app = typer.Typer(
     name="twin",
-    help="Factory Twin: stream a factory line through Kafka into anomalies, alarms, OEE, history and a live view.",
+    help=(
+        "Factory Twin: stream a factory line through Kafka into anomalies, alarms, OEE, "
+        "history and a live view."
+    ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,

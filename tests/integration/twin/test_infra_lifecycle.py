@@ -33,12 +33,23 @@ def private_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         TWIN_INFRA__KAFKA_CONTROLLER_PORT=str(free_port()),
     )
     yield env
-    subprocess.run([sys.executable, "-m", "twin", "infra", "down"], env=env, capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "twin", "infra", "down"],
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def twin(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "twin", *args], env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "twin", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -100,7 +111,10 @@ def test_port_in_use_is_one_clear_line(private_env: dict[str, str]) -> None:
 def test_unknown_server_and_bad_setting_are_one_line(private_env: dict[str, str]) -> None:
     out = twin(private_env, "infra", "up", "--only", "postgres")
     assert out.returncode == 1
-    assert out.stderr.strip() == "error: unknown server 'postgres'; choose from kafka, registry, cassandra, elasticsearch"
+    assert (
+        out.stderr.strip()
+        == "error: unknown server 'postgres'; choose from kafka, registry, cassandra, elasticsearch"
+    )
     bad = twin({**private_env, "TWIN_INFRA__KAFKA_PORT": "ninety"}, "infra", "status")
     assert bad.returncode == 1
     assert bad.stderr.startswith("error: invalid setting TWIN_INFRA__KAFKA_PORT")

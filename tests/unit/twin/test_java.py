@@ -12,7 +12,7 @@ def fake_jdk(root: Path, name: str, version: str) -> Path:
     home = root / name
     (home / "bin").mkdir(parents=True)
     exe = home / "bin" / "java"
-    exe.write_text(f'#!/bin/sh\necho \'openjdk version "{version}" 2025-01-01\' >&2\n')
+    exe.write_text(f"#!/bin/sh\necho 'openjdk version \"{version}\" 2025-01-01' >&2\n")
     exe.chmod(0o755)
     return home
 
