@@ -51,9 +51,7 @@ def main() -> None:
         infra.fetch(names)
         results = {name: measure(infra, name, args.rounds) for name in names}
 
-    print(
-        "| server | cold start to healthy (s) | warm restart to healthy (s, median) | RSS healthy (MiB, median) |"
-    )
+    print("| server | cold start to healthy (s) | warm restart (s, median) | RSS healthy (MiB) |")
     print("| --- | --- | --- | --- |")
     for name, r in results.items():
         warm = f"{statistics.median(r['warm']):.1f}" if r["warm"] else "-"
