@@ -50,7 +50,11 @@ def test_a_reused_pid_is_not_our_process() -> None:
 
 def test_stop_group_terminates_the_whole_group() -> None:
     # A parent that forks a child, like Elasticsearch's launcher: both must go.
-    script = "import subprocess,sys,time; subprocess.Popen([sys.executable,'-c','import time; time.sleep(60)']); time.sleep(60)"
+    script = (
+        "import subprocess, sys, time\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "time.sleep(60)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
     time.sleep(0.5)
     children = psutil.Process(proc.pid).children()
