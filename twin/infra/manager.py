@@ -82,6 +82,9 @@ class Infra:
         self.settings = settings
         self.servers: dict[str, Server] = {name: cls(settings) for name, cls in SERVER_TYPES.items()}
         self._emit = on_event or (lambda _server, _message: None)
+        # Servers this object started. Holding the handles lets a long-lived caller (the test
+        # session) read exit codes and reap the processes on `down`, leaving no zombies behind.
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     # -- selection -----------------------------------------------------------------------------
     def select(self, only: Iterable[str] | None = None) -> list[Server]:
@@ -251,6 +254,7 @@ class Infra:
             log=str(server.main_log),
         )
         record.save(server.record_path)
+        self._children[server.name] = proc
         self._emit(server.name, f"pid {proc.pid}, log {server.main_log}")
 
     def _wait_healthy(self, servers: Sequence[Server], timeout: float, started: list[str]) -> None:
@@ -293,7 +297,9 @@ class Infra:
     def _crash_error(self, server: Server, record: ProcessRecord | None) -> ServerCrashedError:
         lines = _last_meaningful(server, 12)
         shown = "\n".join(f"    {line}" for line in lines) or "    (no output)"
-        msg = f"{server.name} exited while starting; last log lines ({server.main_log}):\n{shown}"
+        child = self._children.pop(server.name, None)
+        code = f" with code {child.wait(timeout=10)}" if child is not None else ""
+        msg = f"{server.name} exited while starting{code}; last log lines ({server.main_log}):\n{shown}"
         return ServerCrashedError(msg)
 
     # -- down ----------------------------------------------------------------------------------
@@ -307,6 +313,9 @@ class Infra:
             if record is None:
                 return server.name, "not started by twin infra"
             outcome = stop_group(record, self.settings.infra.stop_timeout_s)
+            child = self._children.pop(server.name, None)
+            if child is not None:
+                child.wait(timeout=10)  # reap it
             server.record_path.unlink(missing_ok=True)
             return server.name, outcome
 

@@ -124,7 +124,7 @@ def test_unknown_server_and_bad_setting_are_one_line(private_env: dict[str, str]
 def test_crash_at_start_shows_the_servers_last_lines(private_env: dict[str, str]) -> None:
     out = twin({**private_env, "TWIN_INFRA__KAFKA_HEAP": "lots"}, "infra", "up", "--only", "kafka")
     assert out.returncode == 1
-    assert "error: kafka exited while starting; last log lines" in out.stderr
+    assert "error: kafka exited while starting with code 1; last log lines" in out.stderr
     assert "Invalid initial heap size" in out.stderr  # the JVM's own words, not a guess
     assert "Traceback" not in out.stderr
 
