@@ -1,1 +1,12 @@
-"""schemas — see ARCHITECTURE.md for what lives here."""
+"""Avro contracts, one ``*.avsc`` per event type, and their loader.
+
+>>> from schemas import load_schema
+>>> load_schema("telemetry").name
+'dev.factorytwin.events.MachineTelemetry'
+"""
+
+from __future__ import annotations
+
+from schemas.loader import SCHEMA_DIR, AvroSchema, load_schema, schema_names
+
+__all__ = ["SCHEMA_DIR", "AvroSchema", "load_schema", "schema_names"]
