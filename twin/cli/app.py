@@ -12,6 +12,7 @@ from rich.console import Console
 from twin import __version__
 from twin.cli import demo as demo_cmd
 from twin.cli import infra as infra_cmd
+from twin.cli import produce as produce_cmd
 from twin.cli import topics as topics_cmd
 from twin.cli.state import state
 from twin.errors import TwinError
@@ -32,6 +33,7 @@ app = typer.Typer(
 app.add_typer(infra_cmd.app, name="infra")
 app.add_typer(topics_cmd.app, name="topics")
 app.command("demo")(demo_cmd.demo)
+app.command("produce")(produce_cmd.produce)
 
 
 def _version(value: bool) -> None:

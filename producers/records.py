@@ -1,0 +1,64 @@
+"""Map simulator events to Avro records of the event contracts (schemas/avro)."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sim.events import PartProducedEvent, SimEvent, StateChangeEvent, TelemetryEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One record ready to publish."""
+
+    topic: str
+    key: str
+    record: dict[str, Any]
+
+    @property
+    def event_id(self) -> str:
+        return str(self.record["event_id"])
+
+
+class EventMapper:
+    """Turns ``SimEvent``s into records. Event ids come from a seeded generator, so the same seed
+    replays the same ids and a consumer can detect duplicates."""
+
+    def __init__(self, seed: int, source_prefix: str = "sim") -> None:
+        self._rng = random.Random(f"event-ids:{seed}")  # noqa: S311 - reproducible ids, not secrets
+        self._source_prefix = source_prefix
+
+    def _new_id(self) -> str:
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+    def map(self, event: SimEvent) -> Outgoing:
+        event_id = self._new_id()
+        header = {
+            "event_id": event_id,
+            "event_time": event.time_ms,
+            "source": f"{self._source_prefix}:{event.line_id}",
+            "correlation_id": event_id,
+            "line_id": event.line_id,
+            "machine_id": event.machine_id,
+        }
+        if isinstance(event, TelemetryEvent):
+            header["machine_type"] = event.machine_type
+            header["channels"] = [{"name": c.name, "value": c.value, "unit": c.unit} for c in event.channels]
+            return Outgoing("factory.telemetry", event.machine_id, header)
+        if isinstance(event, PartProducedEvent):
+            header.update(
+                part_id=event.part_id,
+                cycle_time_s=event.cycle_time_s,
+                ideal_cycle_time_s=event.ideal_cycle_time_s,
+                good=event.good,
+                scrap_reason=event.scrap_reason,
+            )
+            return Outgoing("factory.production", event.machine_id, header)
+        if isinstance(event, StateChangeEvent):
+            header.update(previous=event.previous, state=event.state, reason=event.reason)
+            return Outgoing("factory.state", event.machine_id, header)
+        msg = f"unknown simulator event {type(event).__name__}"
+        raise TypeError(msg)

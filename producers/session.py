@@ -1,0 +1,115 @@
+"""One publishing run: a source of records, encoded with the registry, paced, published, accounted."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from producers.file_source import BadLine
+from producers.pacing import Pacer
+from producers.publisher import Publisher, PublishStats
+from producers.records import EventMapper, Outgoing
+from schemas import load_schema
+from twin.clients import schema_registry
+from twin.codec import AvroCodec, EncodeError
+from twin.settings import Settings
+from twin.topics import topic as catalog_topic
+
+if TYPE_CHECKING:
+    from sim import Simulator
+
+
+def simulator_records(
+    simulator: Simulator, seed: int, start_ms: int, until_ms: int | None = None
+) -> Iterator[Outgoing]:
+    """The simulator's events as records, endlessly unless ``until_ms`` (sim time) is given."""
+    mapper = EventMapper(seed)
+    horizon = until_ms
+    step_ms = 600_000  # run the model in 10-minute slices so an endless run stays lazy
+    now = start_ms
+    while horizon is None or now < horizon:
+        stop = now + step_ms if horizon is None else min(horizon, now + step_ms)
+        for event in simulator.run(until_ms=stop):
+            yield mapper.map(event)
+        now = stop
+
+
+class ProduceSession:
+    """Encodes and publishes records until the source ends, the time is up, or ``stop()``."""
+
+    def __init__(
+        self, settings: Settings, *, acked_ids: Path | None = None, **producer_overrides: Any
+    ) -> None:
+        self.settings = settings
+        self._registry = schema_registry(settings)
+        self._codecs: dict[str, AvroCodec] = {}
+        self.publisher = Publisher(settings, acked_ids=acked_ids, **producer_overrides)
+        self.bad_lines: list[BadLine] = []
+        self._stop = threading.Event()
+
+    @property
+    def stats(self) -> PublishStats:
+        return self.publisher.stats
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def codec(self, topic_name: str, schema_key: str | None = None) -> AvroCodec:
+        codec = self._codecs.get(topic_name)
+        if codec is None:
+            key = schema_key or catalog_topic(topic_name).value_schema
+            codec = AvroCodec(self._registry, f"{topic_name}-value", load_schema(key).text)
+            self._codecs[topic_name] = codec
+        return codec
+
+    def run(
+        self,
+        source: Iterable[Outgoing | BadLine],
+        *,
+        pacer: Pacer | None = None,
+        duration_s: float | None = None,
+        on_tick: Callable[[PublishStats], None] | None = None,
+        on_bad: Callable[[BadLine], None] | None = None,
+        tick_s: float = 0.5,
+    ) -> PublishStats:
+        deadline = time.monotonic() + duration_s if duration_s else None
+        next_tick = time.monotonic() + tick_s
+        publish = self.publisher.publish
+        stats = self.publisher.stats
+        for item in source:
+            if isinstance(item, BadLine):
+                stats.invalid += 1
+                self.bad_lines.append(item)
+                if on_bad is not None:
+                    on_bad(item)
+                continue
+            if pacer is not None:
+                pacer.wait(int(item.record["event_time"]))
+            codec = self._codecs.get(item.topic) or self.codec(item.topic)
+            try:
+                value = codec.encode(item.record)
+            except EncodeError as exc:
+                stats.invalid += 1
+                bad = BadLine(0, str(exc))
+                self.bad_lines.append(bad)
+                if on_bad is not None:
+                    on_bad(bad)
+                continue
+            publish(item.topic, item.key, value, item.event_id)
+            now = time.monotonic()
+            if now >= next_tick:
+                next_tick = now + tick_s
+                self.publisher.poll(0)
+                if on_tick is not None:
+                    on_tick(stats)
+                if self._stop.is_set() or (deadline is not None and now >= deadline):
+                    break
+        return stats
+
+    def close(self, timeout: float = 120.0) -> int:
+        remaining = self.publisher.close(timeout)
+        self._registry.close()
+        return remaining

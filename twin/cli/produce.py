@@ -1,0 +1,157 @@
+"""``twin produce``: publish the simulator's events, or a recording, into Kafka."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from twin.cli.infra import console
+from twin.errors import ConfigError
+from twin.settings import Settings
+
+
+def produce(
+    factory: Path | None = typer.Option(
+        None, "--factory", help="Line layout YAML (default: the built-in line)."
+    ),
+    rate: float | None = typer.Option(
+        None, "--rate", min=0, help="Max events per second (default: unlimited)."
+    ),
+    duration: float | None = typer.Option(
+        None, "--duration", min=0, help="Stop after this many wall seconds."
+    ),
+    speed: float | None = typer.Option(
+        None,
+        "--speed",
+        min=0,
+        help="Simulated seconds per wall second (default 1; unlimited when --rate is given).",
+    ),
+    seed: int = typer.Option(
+        42, "--seed", help="Simulator seed: the same seed gives the same events and ids."
+    ),
+    from_file: Path | None = typer.Option(
+        None, "--from-file", help="Publish a JSONL or CSV recording instead."
+    ),
+    topic_name: str = typer.Option("factory.telemetry", "--topic", help="Topic for --from-file."),
+    machine_id: str | None = typer.Option(
+        None, "--machine-id", help="Machine id for CSV rows (--from-file)."
+    ),
+    line_id: str = typer.Option("line-1", "--line-id", help="Line id for CSV rows (--from-file)."),
+    time_column: str = typer.Option(
+        "time", "--time-column", help="CSV time column (ISO 8601 or epoch s/ms)."
+    ),
+    replay_speed: float = typer.Option(
+        0.0,
+        "--replay-speed",
+        min=0,
+        help="--from-file: 1 keeps the recording's timing, 10 is 10x; 0 as fast as possible.",
+    ),
+    acked_ids: Path | None = typer.Option(
+        None, "--acked-ids", help="Append each acknowledged event id to this file."
+    ),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="Serve /metrics here (default: settings; 0: off)."
+    ),
+) -> None:
+    """Publish events with an idempotent acks=all producer; Ctrl-C flushes and prints a summary."""
+    from pipelines.topics import ensure_topics
+    from producers import Pacer
+    from producers.file_source import FileSource
+    from producers.session import ProduceSession, simulator_records
+    from schemas import load_schema
+    from twin.topics import topic as catalog_topic
+
+    settings = Settings()
+    _start_metrics(settings, metrics_port)
+    ensure_topics(settings)
+    session = ProduceSession(settings, acked_ids=acked_ids)
+    source: Any
+    if from_file is not None:
+        if not from_file.is_file():
+            msg = f"no such file: {from_file}"
+            raise ConfigError(msg)
+        entry = catalog_topic(topic_name)
+        schema = load_schema(entry.value_schema)
+        source = FileSource(
+            from_file, entry.name, entry.key, schema.parsed,
+            machine_id=machine_id, line_id=line_id, time_column=time_column,
+        )  # fmt: skip
+        pacer = Pacer(rate, replay_speed or None)
+        label = f"{from_file.name} -> {entry.name}"
+    else:
+        from sim import Simulator, load_factory
+
+        spec = load_factory(factory) if factory is not None else load_factory()
+        start_ms = int(time.time() * 1000)
+        simulator = Simulator(spec, seed=seed, start_time_ms=start_ms)
+        effective_speed = speed if speed is not None else (None if rate else 1.0)
+        source = simulator_records(simulator, seed, start_ms)
+        pacer = Pacer(rate, effective_speed)
+        label = (
+            f"simulator seed {seed}, speed {effective_speed or 'unlimited'}x, rate {rate or 'unlimited'}/s"
+        )
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: session.stop())
+
+    console.print(f"producing: {label}")
+    interactive = console.is_terminal
+    last_print = [time.monotonic()]
+
+    def tick(stats: Any) -> None:
+        line = (
+            f"{stats.rate():9,.0f} events/s  produced {stats.produced:,}  acked {stats.acked:,}  "
+            f"failed {stats.failed:,}  invalid {stats.invalid:,}  in flight {stats.in_flight:,}"
+        )
+        if interactive:
+            sys.stdout.write("\r" + line)
+            sys.stdout.flush()
+        elif time.monotonic() - last_print[0] >= 5:
+            last_print[0] = time.monotonic()
+            console.print(line)
+
+    def bad(line: Any) -> None:
+        console.print(
+            f"[yellow]line {line.line}: {line.reason}[/] (not sent)"
+            if line.line
+            else f"[yellow]{line.reason}[/]"
+        )
+
+    try:
+        stats = session.run(source, pacer=pacer, duration_s=duration, on_tick=tick, on_bad=bad)
+    finally:
+        if interactive:
+            sys.stdout.write("\n")
+        console.print("flushing…")
+        remaining = session.close()
+    elapsed = time.monotonic() - stats.started
+    console.print(
+        f"done in {elapsed:.1f}s: produced {stats.produced:,}, acked {stats.acked:,}, "
+        f"failed {stats.failed:,}, invalid {stats.invalid:,}, unacknowledged {remaining:,} "
+        f"({stats.produced / max(elapsed, 1e-9):,.0f} events/s)"
+    )
+    if stats.errors:
+        console.print(f"delivery errors: {stats.errors}")
+    if stats.failed or remaining:
+        raise typer.Exit(1)
+
+
+def _start_metrics(settings: Settings, port: int | None) -> None:
+    chosen = settings.metrics.port if port is None else port
+    if not chosen or not settings.metrics.enabled:
+        return
+    from prometheus_client import start_http_server
+
+    try:
+        start_http_server(chosen, addr="127.0.0.1")
+    except OSError as exc:
+        msg = (
+            f"cannot serve metrics on port {chosen}: {exc.strerror}; use --metrics-port or TWIN_METRICS__PORT"
+        )
+        raise ConfigError(msg) from exc
+    console.print(f"metrics on http://127.0.0.1:{chosen}/metrics")
