@@ -159,7 +159,7 @@ class FileSource:
             event_time = parse_time_ms(row[time_idx])
         except ValueError:
             return BadLine(number, f"time {row[time_idx]!r} is neither ISO 8601 nor epoch seconds/ms")
-        channels = []
+        channels: list[dict[str, Any]] = []
         for idx, name, unit in signals:
             cell = row[idx].strip()
             if not cell:

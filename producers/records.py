@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 from sim.events import PartProducedEvent, SimEvent, StateChangeEvent, TelemetryEvent
 
@@ -60,5 +60,4 @@ class EventMapper:
         if isinstance(event, StateChangeEvent):
             header.update(previous=event.previous, state=event.state, reason=event.reason)
             return Outgoing("factory.state", event.machine_id, header)
-        msg = f"unknown simulator event {type(event).__name__}"
-        raise TypeError(msg)
+        assert_never(event)

@@ -32,7 +32,7 @@ def test_csv_maps_columns_to_channels_with_units(tmp_path: Path) -> None:
     ]
     assert second["channels"][1]["value"] is None  # empty cell: a dropped sample, not a zero
     assert second["event_time"] - first["event_time"] == 1000
-    assert out[0].key == "pump-7"
+    assert isinstance(out[0], Outgoing) and out[0].key == "pump-7"
 
 
 def test_bad_csv_rows_are_reported_with_line_numbers(tmp_path: Path) -> None:

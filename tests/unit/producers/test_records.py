@@ -8,9 +8,9 @@ import pytest
 from producers.pacing import Pacer
 from producers.records import EventMapper
 from schemas import load_schema
-from sim.events import ChannelReading, PartProducedEvent, StateChangeEvent, TelemetryEvent
+from sim.events import ChannelReading, PartProducedEvent, SimEvent, StateChangeEvent, TelemetryEvent
 
-EVENTS = [
+EVENTS: list[SimEvent] = [
     TelemetryEvent(1_000, "line-1", "cnc-1", "cnc", (ChannelReading("vibration_rms", 1.2, "mm/s"), ChannelReading("t", None, "degC"))),
     PartProducedEvent(2_000, "line-1", "cnc-1", "line-1-00000001", 31.5, 30.0, False, "dimension out of tolerance"),
     StateChangeEvent(3_000, "line-1", "press-1", "RUNNING", "DOWN", "jam"),
