@@ -1,1 +1,69 @@
-"""sim — see ARCHITECTURE.md for what lives here."""
+"""The factory-line simulator: stations, buffers, parts, sensors, and faults with ground-truth labels.
+
+Pure Python and deterministic by seed; no Kafka, no I/O beyond reading a layout file.
+
+>>> from sim import Simulator, load_factory
+>>> sim = Simulator(load_factory(), seed=1)
+>>> len(sim.step(10.0)) > 0
+True
+"""
+
+from __future__ import annotations
+
+from sim.actions import Action, Pause, Resume, StartMaintenance
+from sim.catalog import MACHINE_TYPES, ChannelRole
+from sim.errors import SimulationError
+from sim.events import ChannelReading, PartProducedEvent, SimEvent, StateChangeEvent, TelemetryEvent
+from sim.faults import FaultKind, FaultRecord, faults_to_rows
+from sim.layout import (
+    BreakSpec,
+    ChangeoverSpec,
+    ChannelSpec,
+    FactorySpec,
+    FaultSpec,
+    LineSpec,
+    RandomFaultsSpec,
+    ScenarioSpec,
+    StationSpec,
+)
+from sim.loader import DEFAULT_FACTORY_PATH, load_factory, parse_factory
+from sim.observation import BufferObservation, FactoryObservation, LineObservation, MachineObservation
+from sim.simulator import DEFAULT_START_TIME_MS, Simulator
+from sim.states import MachineState
+
+__all__ = [
+    "DEFAULT_FACTORY_PATH",
+    "DEFAULT_START_TIME_MS",
+    "MACHINE_TYPES",
+    "Action",
+    "BreakSpec",
+    "BufferObservation",
+    "ChangeoverSpec",
+    "ChannelReading",
+    "ChannelRole",
+    "ChannelSpec",
+    "FactoryObservation",
+    "FactorySpec",
+    "FaultKind",
+    "FaultRecord",
+    "FaultSpec",
+    "LineObservation",
+    "LineSpec",
+    "MachineObservation",
+    "MachineState",
+    "PartProducedEvent",
+    "Pause",
+    "RandomFaultsSpec",
+    "Resume",
+    "ScenarioSpec",
+    "SimEvent",
+    "SimulationError",
+    "Simulator",
+    "StartMaintenance",
+    "StateChangeEvent",
+    "StationSpec",
+    "TelemetryEvent",
+    "faults_to_rows",
+    "load_factory",
+    "parse_factory",
+]

@@ -1,66 +1,70 @@
-"""``twin demo``: the main job. For now: the stack, an Avro round trip through Kafka, the status."""
+"""``twin demo``: the main job — the stack, the topics, the simulated line streaming into Kafka."""
 
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 import typer
 
 from twin.cli.infra import _infra, _table, console
-from twin.clients import kafka_admin, kafka_consumer, kafka_producer, schema_registry
 from twin.errors import InfraError
 from twin.settings import Settings
 
-DEMO_TOPIC = "twin.demo.ping"
-PING_SCHEMA = """
-{
-  "type": "record", "name": "Ping", "namespace": "dev.factorytwin.demo",
-  "doc": "A smoke-test event: proves producer, registry, broker and consumer agree.",
-  "fields": [
-    {"name": "event_id", "type": {"type": "string", "logicalType": "uuid"}},
-    {"name": "event_time", "type": {"type": "long", "logicalType": "timestamp-millis"}},
-    {"name": "source", "type": "string"},
-    {"name": "seq", "type": "int"}
-  ]
-}
-"""
+SIM_TOPICS = ("factory.telemetry", "factory.production", "factory.state")
 
 
 def demo(
-    events: int = typer.Option(10, "--events", min=1, max=100_000, help="How many demo events to send."),
+    duration: float = typer.Option(20.0, "--duration", min=1, help="Seconds to stream the simulated line."),
+    speed: float = typer.Option(60.0, "--speed", min=0.1, help="Simulated seconds per wall second."),
+    seed: int = typer.Option(42, "--seed", help="Simulator seed."),
     keep_running: bool = typer.Option(
         True, "--keep-running/--stop", help="Leave the servers running afterwards (stop: `twin infra down`)."
     ),
 ) -> None:
-    """Bring up the local stack, send Avro events through Kafka and the registry, show the status."""
+    """Bring up the local stack, stream the simulated line into Kafka, read it back, show the status."""
+    from pipelines.topics import ensure_topics
+
     settings = Settings()
     infra = _infra(settings)
     console.rule("1. local servers")
     with console.status("bringing the stack up…"):
         infra.up()
 
-    console.rule(f"2. Avro events through {DEMO_TOPIC}")
-    _ensure_topic(settings)
-    run_id = uuid.uuid4().hex[:8]
-    sent = _produce(settings, run_id, events)
-    seen = _consume(settings, run_id, sent)
-    console.print(f"consumed and decoded {len(seen)}/{len(sent)} of this run's events")
-    if seen != sent:
-        msg = f"only {len(seen)} of {len(sent)} demo events came back within 60s"
+    console.rule("2. topics and schemas")
+    report = ensure_topics(settings)
+    created = sum(line.startswith("created") for line in report)
+    console.print(
+        f"{len(report)} catalog items checked, {created} topics created; schemas registered (BACKWARD)"
+    )
+
+    console.rule(f"3. the simulated line at {speed:g}x for {duration:g}s")
+    before = _end_offsets(settings)
+    per_topic = _stream(settings, duration, speed, seed)
+    after = _end_offsets(settings)
+
+    console.rule("4. read back")
+    written = {t: sum(after[tp] - before.get(tp, 0) for tp in after if tp[0] == t) for t in SIM_TOPICS}
+    decoded = _read_back(settings, before, after)
+    for t in SIM_TOPICS:
+        console.print(
+            f"  {t:<20} acked {per_topic.get(t, 0):>8,}  on broker {written[t]:>8,}  decoded {decoded[t]:>8,}"
+        )
+    if any(decoded[t] != written[t] or written[t] < per_topic.get(t, 0) for t in SIM_TOPICS):
+        msg = "the demo could not read back everything it produced"
         raise InfraError(msg)
 
-    console.rule("3. status")
+    console.rule("5. status")
     console.print(_table(infra.status()))
     s = settings
     console.print(
         "\nWhere to look:\n"
-        f"  Kafka            {s.kafka.bootstrap_servers}\n"
+        f"  Kafka            {s.kafka.bootstrap_servers}   (topics: twin topics list)\n"
         f"  Schema registry  {s.registry.url}\n"
         f"  Cassandra        {','.join(s.cassandra.contact_points)}:{s.cassandra.port}\n"
         f"  Elasticsearch    {s.elasticsearch.url}\n"
-        f"  Logs             twin infra logs <server>   (files under {s.infra.root / 'logs'})"
+        f"  Logs             twin infra logs <server>   (files under {s.infra.root / 'logs'})\n"
+        "  More events      twin produce --rate 5000 --duration 30"
     )
     if keep_running:
         console.print("Servers keep running; stop them with `twin infra down`.")
@@ -68,86 +72,94 @@ def demo(
         infra.down()
 
 
-def _ensure_topic(settings: Settings) -> None:
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import NewTopic
+def _stream(settings: Settings, duration: float, speed: float, seed: int) -> dict[str, int]:
+    from producers import Pacer
+    from producers.records import Outgoing
+    from producers.session import ProduceSession, simulator_records
+    from sim import Simulator, load_factory
 
-    admin = kafka_admin(settings)  # keep a reference: a destroyed client cancels its futures
-    futures = admin.create_topics([NewTopic(DEMO_TOPIC, num_partitions=3, replication_factor=1)])
-    try:
-        futures[DEMO_TOPIC].result(timeout=30)
-        console.print(f"created topic {DEMO_TOPIC}")
-    except KafkaException as exc:
-        if "TOPIC_ALREADY_EXISTS" not in str(exc):
-            msg = f"could not create topic {DEMO_TOPIC}: {exc}"
-            raise InfraError(msg) from exc
-        console.print(f"topic {DEMO_TOPIC} exists")
+    start_ms = int(time.time() * 1000)
+    simulator = Simulator(load_factory(), seed=seed, start_time_ms=start_ms)
+    session = ProduceSession(settings)
+    per_topic: dict[str, int] = {}
 
+    def counted(source: Any) -> Any:
+        item: Outgoing
+        for item in source:
+            per_topic[item.topic] = per_topic.get(item.topic, 0) + 1
+            yield item
 
-def _produce(settings: Settings, run_id: str, events: int) -> set[str]:
-    with schema_registry(settings) as registry:
-        return _produce_with(settings, registry, run_id, events)
+    last = [0.0]
 
+    def tick(stats: Any) -> None:
+        if time.monotonic() - last[0] >= 2:
+            last[0] = time.monotonic()
+            counts = "  ".join(f"{t.split('.')[1]} {n:,}" for t, n in sorted(per_topic.items()))
+            console.print(
+                f"  {stats.rate():7,.0f} events/s  acked {stats.acked:>8,}  failed {stats.failed}  | {counts}"
+            )
 
-def _produce_with(settings: Settings, registry: Any, run_id: str, events: int) -> set[str]:
-    from confluent_kafka.schema_registry.avro import AvroSerializer
-    from confluent_kafka.serialization import MessageField, SerializationContext
-
-    serializer = AvroSerializer(registry, PING_SCHEMA)
-    ctx = SerializationContext(DEMO_TOPIC, MessageField.VALUE)
-    producer = kafka_producer(settings)
-    acked: list[str] = []
-    failed: list[str] = []
-
-    def delivered(err: Any, msg: Any) -> None:
-        (failed if err is not None else acked).append(str(err))
-
-    sent: set[str] = set()
-    for seq in range(events):
-        event = {
-            "event_id": str(uuid.uuid4()),
-            "event_time": int(time.time() * 1000),
-            "source": f"twin-demo-{run_id}",
-            "seq": seq,
-        }
-        sent.add(str(event["event_id"]))
-        producer.produce(DEMO_TOPIC, key=run_id, value=serializer(event, ctx), on_delivery=delivered)
-        producer.poll(0)
-    producer.flush(30)
-    console.print(f"produced {events} events: {len(acked)} acked, {len(failed)} failed")
-    schema_id = registry.get_latest_version(f"{DEMO_TOPIC}-value").schema_id
-    console.print(f"schema registered as subject {DEMO_TOPIC}-value, id {schema_id}")
-    if failed:
-        msg = f"{len(failed)} demo events were not acknowledged: {failed[0]}"
+    stats = session.run(
+        counted(simulator_records(simulator, seed, start_ms)),
+        pacer=Pacer(None, speed),
+        duration_s=duration,
+        on_tick=tick,
+    )
+    remaining = session.close()
+    console.print(
+        f"produced {stats.produced:,}: acked {stats.acked:,}, failed {stats.failed}, "
+        f"unacknowledged {remaining}"
+    )
+    if stats.failed or remaining:
+        msg = f"{stats.failed + remaining} events were not acknowledged"
         raise InfraError(msg)
-    return sent
+    return per_topic
 
 
-def _consume(settings: Settings, run_id: str, sent: set[str]) -> set[str]:
-    from confluent_kafka.schema_registry.avro import AvroDeserializer
-
-    with schema_registry(settings) as registry:
-        deserializer = AvroDeserializer(registry)
-        return _consume_with(settings, deserializer, run_id, sent)
+Offsets = dict[tuple[str, int], int]
 
 
-def _consume_with(settings: Settings, deserializer: Any, run_id: str, sent: set[str]) -> set[str]:
-    from confluent_kafka.serialization import MessageField, SerializationContext
+def _end_offsets(settings: Settings) -> Offsets:
+    """High watermark of every partition of the simulator's topics."""
+    from confluent_kafka import TopicPartition
 
-    ctx = SerializationContext(DEMO_TOPIC, MessageField.VALUE)
-    consumer = kafka_consumer(settings, group_id=f"twin-demo-{run_id}")
-    consumer.subscribe([DEMO_TOPIC])
-    seen: set[str] = set()
-    deadline = time.monotonic() + 60
+    from twin.clients import kafka_consumer
+
+    consumer = kafka_consumer(settings, group_id="twin-demo-offsets")
     try:
-        while len(seen) < len(sent) and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None or msg.error():
-                continue
-            value = deserializer(msg.value(), ctx)
-            event_id = str(value["event_id"]) if value else None  # fastavro gives uuid.UUID
-            if event_id in sent:
-                seen.add(event_id)
+        metadata = consumer.list_topics(timeout=10)
+        offsets: Offsets = {}
+        for t in SIM_TOPICS:
+            for p in metadata.topics[t].partitions:
+                offsets[(t, p)] = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
+        return offsets
     finally:
         consumer.close()
-    return seen
+
+
+def _read_back(settings: Settings, before: Offsets, after: Offsets) -> dict[str, int]:
+    """Decode exactly this run's records (the offset ranges it added), as any Avro consumer would."""
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.schema_registry.avro import AvroDeserializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    from twin.clients import kafka_consumer, schema_registry
+
+    pending = {tp: end for tp, end in after.items() if end > before.get(tp, 0)}
+    decoded = dict.fromkeys(SIM_TOPICS, 0)
+    consumer = kafka_consumer(settings, group_id="twin-demo-reader")
+    consumer.assign([TopicPartition(t, p, before.get((t, p), 0)) for (t, p) in pending])
+    with schema_registry(settings) as registry:
+        deserializer = AvroDeserializer(registry)
+        deadline = time.monotonic() + 120
+        while pending and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error() is not None:
+                continue
+            key = (msg.topic() or "", msg.partition() or 0)
+            if deserializer(msg.value(), SerializationContext(key[0], MessageField.VALUE)) is not None:
+                decoded[key[0]] += 1
+            if (msg.offset() or 0) + 1 >= pending.get(key, 0):
+                pending.pop(key, None)
+    consumer.close()
+    return decoded

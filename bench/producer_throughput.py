@@ -1,0 +1,147 @@
+"""Producer throughput: our publishing path next to its peers, alternating in one run.
+
+(a) ours:  ProduceSession.run — Avro encoding (Confluent framing) + idempotent acks=all publish
+(b) bare:  a plain confluent-kafka loop producing the same pre-encoded bytes, same producer config
+(c) codec: fastavro schemaless encoding alone (no Kafka)
+
+Records are the simulator's own events (default line, seed 1). Each round runs (a), (b), (c) in
+turn on the same records; we report wall events/s and events per CPU-second (process CPU time,
+librdkafka's threads included) and the ratio (a)/(b). Needs the local stack (`twin infra up`).
+
+    .venv/bin/python bench/producer_throughput.py --events 200000 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+
+import fastavro
+from confluent_kafka.admin import NewTopic
+
+from producers.publisher import TUNING
+from producers.records import EventMapper, Outgoing
+from producers.session import ProduceSession
+from schemas import load_schema
+from sim import Simulator, load_factory
+from twin.clients import kafka_admin, kafka_producer
+from twin.settings import Settings
+from twin.topics import topic as catalog_topic
+
+
+def sim_records(count: int) -> list[Outgoing]:
+    simulator = Simulator(load_factory(), seed=1, start_time_ms=1_764_000_000_000)
+    mapper = EventMapper(1)
+    out: list[Outgoing] = []
+    horizon = 1_764_000_000_000
+    while len(out) < count:
+        horizon += 3_600_000
+        out.extend(mapper.map(e) for e in simulator.run(until_ms=horizon))
+    return out[:count]
+
+
+def measure(fn: Callable[[], int]) -> tuple[float, float, int]:
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    n = fn()
+    return time.perf_counter() - wall0, time.process_time() - cpu0, n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    settings = Settings()
+    run = uuid.uuid4().hex[:8]
+    topics = {
+        name: f"bench.{run}.{name}" for name in ("factory.telemetry", "factory.production", "factory.state")
+    }
+    admin = kafka_admin(settings)
+    for future in admin.create_topics(
+        [NewTopic(t, num_partitions=6, replication_factor=1) for t in topics.values()]
+    ).values():
+        future.result(30)
+
+    records = [Outgoing(topics[o.topic], o.key, o.record) for o in sim_records(args.events)]
+    by_kind = {t: catalog_topic(name).value_schema for name, t in topics.items()}
+    parsed = {t: load_schema(k).parsed for t, k in by_kind.items()}
+
+    session = ProduceSession(settings)
+    for bench_topic, key in by_kind.items():
+        session.codec(bench_topic, key)
+    pre_encoded = [(o.topic, o.key, session.codec(o.topic).encode(o.record)) for o in records]
+    avg_bytes = statistics.mean(len(v) for _, _, v in pre_encoded)
+
+    def ours() -> int:
+        session.run(records)
+        session.publisher.flush(120)
+        return len(records)
+
+    bare_producer = kafka_producer(settings, **TUNING)
+
+    def bare() -> int:
+        acked = [0]
+
+        def cb(err: object, msg: object) -> None:
+            if err is None:
+                acked[0] += 1
+
+        for topic, key, value in pre_encoded:
+            while True:
+                try:
+                    bare_producer.produce(topic, value, key, on_delivery=cb)
+                    break
+                except BufferError:
+                    bare_producer.poll(0.05)
+        bare_producer.flush(120)
+        return acked[0]
+
+    def codec_only() -> int:
+        for o in records:
+            buf = io.BytesIO()
+            fastavro.schemaless_writer(buf, parsed[o.topic], o.record)
+        return len(records)
+
+    results: dict[str, list[tuple[float, float, int]]] = {"ours": [], "bare": [], "codec": []}
+    for _ in range(args.rounds):
+        for name, fn in (("ours", ours), ("bare", bare), ("codec", codec_only)):
+            results[name].append(measure(fn))
+
+    def rates(name: str) -> tuple[float, float]:
+        wall = statistics.median(n / w for w, _, n in results[name])
+        cpu = statistics.median(n / c for _, c, n in results[name])
+        return wall, cpu
+
+    print(
+        f"{args.events:,} simulator events per run, {avg_bytes:.0f} B average encoded value, {args.rounds} rounds"
+    )
+    print("| path | wall events/s (median) | events per CPU-second (median) |")
+    print("| --- | --- | --- |")
+    for name, label in (
+        ("ours", "(a) ours: Avro encode + publish"),
+        ("bare", "(b) bare confluent-kafka, pre-encoded"),
+        ("codec", "(c) fastavro encode alone"),
+    ):
+        wall, cpu = rates(name)
+        print(f"| {label} | {wall:,.0f} | {cpu:,.0f} |")
+    ours_wall, ours_cpu = rates("ours")
+    bare_wall, bare_cpu = rates("bare")
+    print(f"\nratio (a)/(b): wall {ours_wall / bare_wall:.2f}, CPU {ours_cpu / bare_cpu:.2f}")
+    acked_ok = session.stats.acked == session.stats.produced and session.stats.failed == 0
+    print(
+        f"ours: produced {session.stats.produced:,}, acked {session.stats.acked:,}, failed {session.stats.failed} ({'ok' if acked_ok else 'LOSS'})"
+    )
+    session.close()
+    for future in admin.delete_topics(list(topics.values())).values():
+        future.result(30)
+
+
+if __name__ == "__main__":
+    main()
