@@ -54,6 +54,11 @@ def produce(
     acked_ids: Path | None = typer.Option(
         None, "--acked-ids", help="Append each acknowledged event id to this file."
     ),
+    labels: Path | None = typer.Option(
+        None,
+        "--labels",
+        help="Write the simulator's injected faults (ground truth) to this JSONL file at the end.",
+    ),
     metrics_port: int | None = typer.Option(
         None, "--metrics-port", help="Serve /metrics here (default: settings; 0: off)."
     ),
@@ -71,6 +76,7 @@ def produce(
     ensure_topics(settings)
     session = ProduceSession(settings, acked_ids=acked_ids)
     source: Any
+    simulator: Any = None
     if from_file is not None:
         if not from_file.is_file():
             msg = f"no such file: {from_file}"
@@ -137,8 +143,19 @@ def produce(
     )
     if stats.errors:
         console.print(f"delivery errors: {stats.errors}")
+    if labels is not None and simulator is not None:
+        _write_labels(labels, simulator.fault_rows())
     if stats.failed or remaining:
         raise typer.Exit(1)
+
+
+def _write_labels(path: Path, rows: list[dict[str, Any]]) -> None:
+    import json
+
+    with path.open("w") as fh:
+        for row in rows:
+            fh.write(json.dumps(row) + "\n")
+    console.print(f"wrote {len(rows)} fault label(s) to {path}")
 
 
 def _start_metrics(settings: Settings, port: int | None) -> None:
