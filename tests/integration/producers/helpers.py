@@ -9,6 +9,7 @@ import time
 import uuid
 from typing import Any
 
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
@@ -16,28 +17,41 @@ from twin.clients import kafka_consumer, schema_registry
 from twin.settings import Settings
 
 
-def consume_all(
-    settings: Settings, topics: list[str], *, idle_s: float = 3.0, limit_s: float = 120
-) -> list[dict[str, Any]]:
-    """Every record on ``topics`` from the beginning, decoded; stops after ``idle_s`` without news."""
+def consume_all(settings: Settings, topics: list[str], *, limit_s: float = 120) -> list[dict[str, Any]]:
+    """Every record on ``topics`` up to their current end, decoded.
+
+    Partitions are assigned directly and read up to the high watermarks taken now, so the result is
+    exact and does not wait on a consumer-group join (slow on a fresh broker).
+    """
     records: list[dict[str, Any]] = []
     consumer = kafka_consumer(settings, group_id=f"test.reader.{uuid.uuid4().hex[:8]}")
-    consumer.subscribe(topics)
+    metadata = consumer.list_topics(timeout=30)
+    ends: dict[tuple[str, int], int] = {}
+    for topic in topics:
+        for partition in metadata.topics[topic].partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
+            if high > low:
+                ends[(topic, partition)] = high
+    consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for (t, p) in ends])
     with schema_registry(settings) as registry:
         deserializer = AvroDeserializer(registry)
-        last = time.monotonic()
-        deadline = last + limit_s
-        while time.monotonic() - last < idle_s and time.monotonic() < deadline:
+        deadline = time.monotonic() + limit_s
+        while ends and time.monotonic() < deadline:
             msg = consumer.poll(0.5)
             if msg is None or msg.error() is not None:
                 continue
-            last = time.monotonic()
-            ctx = SerializationContext(msg.topic() or "", MessageField.VALUE)
-            value = deserializer(msg.value(), ctx)
+            key = (msg.topic() or "", msg.partition() or 0)
+            end = ends.get(key)
+            if end is None or (msg.offset() or 0) >= end:
+                continue
+            value = deserializer(msg.value(), SerializationContext(key[0], MessageField.VALUE))
             assert value is not None
-            value["_topic"], value["_key"] = msg.topic(), (msg.key() or b"").decode()
+            value["_topic"], value["_key"] = key[0], (msg.key() or b"").decode()
             records.append(value)
+            if (msg.offset() or 0) + 1 >= end:
+                ends.pop(key)
     consumer.close()
+    assert not ends, f"partitions not read to their end within {limit_s}s: {sorted(ends)}"
     return records
 
 
