@@ -21,6 +21,8 @@ from twin.topics import topic as catalog_topic
 if TYPE_CHECKING:
     from sim import Simulator
 
+MAX_KEPT_BAD_LINES = 10_000  # all are counted and reported; only this many are kept for the caller
+
 
 def simulator_records(
     simulator: Simulator, seed: int, start_ms: int, until_ms: int | None = None
@@ -81,10 +83,7 @@ class ProduceSession:
         stats = self.publisher.stats
         for item in source:
             if isinstance(item, BadLine):
-                stats.invalid += 1
-                self.bad_lines.append(item)
-                if on_bad is not None:
-                    on_bad(item)
+                self._reject(item, on_bad)
                 continue
             if pacer is not None:
                 pacer.wait(int(item.record["event_time"]))
@@ -92,11 +91,7 @@ class ProduceSession:
             try:
                 value = codec.encode(item.record)
             except EncodeError as exc:
-                stats.invalid += 1
-                bad = BadLine(0, str(exc))
-                self.bad_lines.append(bad)
-                if on_bad is not None:
-                    on_bad(bad)
+                self._reject(BadLine(0, str(exc)), on_bad)
                 continue
             publish(item.topic, item.key, value, item.event_id)
             now = time.monotonic()
@@ -108,6 +103,13 @@ class ProduceSession:
                 if self._stop.is_set() or (deadline is not None and now >= deadline):
                     break
         return stats
+
+    def _reject(self, bad: BadLine, on_bad: Callable[[BadLine], None] | None) -> None:
+        self.publisher.stats.invalid += 1
+        if len(self.bad_lines) < MAX_KEPT_BAD_LINES:  # a huge bad file must not grow memory unbounded
+            self.bad_lines.append(bad)
+        if on_bad is not None:
+            on_bad(bad)
 
     def close(self, timeout: float = 120.0) -> int:
         remaining = self.publisher.close(timeout)
