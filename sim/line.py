@@ -212,27 +212,19 @@ class Line:
     # -- stops ----------------------------------------------------------------------------------
 
     def add_down(self, m: Machine, cause: str) -> None:
-        m.down[cause] = m.down.get(cause, 0) + 1
+        _acquire(m.down, cause)
         self._refresh(m, cause)
 
     def remove_down(self, m: Machine, cause: str, trigger: str) -> None:
-        left = m.down.get(cause, 0) - 1
-        if left > 0:
-            m.down[cause] = left
-        else:
-            m.down.pop(cause, None)
+        _release(m.down, cause)
         self.advance(m, trigger)
 
     def add_hold(self, m: Machine, cause: str) -> None:
-        m.holds[cause] = m.holds.get(cause, 0) + 1
+        _acquire(m.holds, cause)
         self._refresh(m, cause)
 
     def remove_hold(self, m: Machine, cause: str, trigger: str) -> None:
-        left = m.holds.get(cause, 0) - 1
-        if left > 0:
-            m.holds[cause] = left
-        else:
-            m.holds.pop(cause, None)
+        _release(m.holds, cause)
         self.advance(m, trigger)
 
     def renew_ttf(self, m: Machine) -> None:
@@ -291,3 +283,16 @@ def _reason(m: Machine, state: str, trigger: str) -> str:
     if state == STARVED:
         return "upstream_empty"
     return trigger
+
+
+def _acquire(causes: dict[str, int], cause: str) -> None:
+    # Causes are reference-counted: two overlapping stops of one kind end only when both have.
+    causes[cause] = causes.get(cause, 0) + 1
+
+
+def _release(causes: dict[str, int], cause: str) -> None:
+    left = causes.get(cause, 0) - 1
+    if left > 0:
+        causes[cause] = left
+    else:
+        causes.pop(cause, None)
