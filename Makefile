@@ -11,7 +11,9 @@ PYTEST_ARGS ?=
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml constraints.txt
+# native/ holds the C Avro encoder (twin._avroenc) that the editable install compiles in place: a
+# changed source re-runs the install, which rebuilds it (~2 s; no cache needed).
+$(STAMP): pyproject.toml constraints.txt $(wildcard native/*.c)
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

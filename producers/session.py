@@ -14,7 +14,7 @@ from producers.publisher import Publisher, PublishStats
 from producers.records import EventMapper, Outgoing
 from schemas import load_schema
 from twin.clients import schema_registry
-from twin.codec import AvroCodec, EncodeError
+from twin.codec import ENCODE_FAILURES, AvroCodec
 from twin.settings import Settings
 from twin.topics import topic as catalog_topic
 
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from sim import Simulator
 
 MAX_KEPT_BAD_LINES = 10_000  # all are counted and reported; only this many are kept for the caller
+# Unpaced, the loop looks at the clock and the stop flag once per this many events (~0.2 ms at full
+# speed): a clock read per event would cost more than the bookkeeping it guards.
+CHECK_EVERY = 64
 
 
 def simulator_records(
@@ -67,7 +70,7 @@ class ProduceSession:
             self._codecs[topic_name] = codec
         return codec
 
-    def run(
+    def run(  # noqa: PLR0915 - the hot loop is inlined on purpose: a call per event costs more
         self,
         source: Iterable[Outgoing | BadLine],
         *,
@@ -77,31 +80,69 @@ class ProduceSession:
         on_bad: Callable[[BadLine], None] | None = None,
         tick_s: float = 0.5,
     ) -> PublishStats:
-        deadline = time.monotonic() + duration_s if duration_s else None
-        next_tick = time.monotonic() + tick_s
-        publish = self.publisher.publish
-        stats = self.publisher.stats
-        for item in source:
-            if isinstance(item, BadLine):
-                self._reject(item, on_bad)
-                continue
-            if pacer is not None:
-                pacer.wait(int(item.record["event_time"]))
-            codec = self._codecs.get(item.topic) or self.codec(item.topic)
-            try:
-                value = codec.encode(item.record)
-            except EncodeError as exc:
-                self._reject(BadLine(0, str(exc)), on_bad)
-                continue
-            publish(item.topic, item.key, value, item.event_id)
-            now = time.monotonic()
-            if now >= next_tick:
-                next_tick = now + tick_s
-                self.publisher.poll(0)
-                if on_tick is not None:
-                    on_tick(stats)
-                if self._stop.is_set() or (deadline is not None and now >= deadline):
+        """Publish until the source ends, ``duration_s`` passes or ``stop()``; ``on_tick`` every
+        ``tick_s`` with the stats (counters synced, metrics pushed).
+
+        The loop is the producer's hot path (~300k events/s): per event it only encodes and hands
+        the bytes to the client. Counting ``produced``, the clock, the stop flag and serving
+        delivery callbacks happen once per ``CHECK_EVERY`` events (every event while pacing, when
+        each event waits anyway), so a stop or a tick is at most a fraction of a millisecond late.
+        """
+        publisher = self.publisher
+        stats = publisher.stats
+        produce = publisher.produce
+        poll = publisher.poll
+        serve_callbacks = publisher.serve_callbacks
+        shared_callback = publisher.delivery_callback()
+        writes_ids = publisher.writes_ids
+        pace = pacer.wait if pacer is not None and (pacer.rate or pacer.speed) else None
+        check_every = 1 if pace is not None else CHECK_EVERY
+        encoders: dict[str, Callable[[Any], bytes]] = {}
+        stopping = self._stop.is_set
+        clock = time.monotonic
+        deadline = clock() + duration_s if duration_s else None
+        next_tick = clock() + tick_s
+        pending = 0  # produced but not yet added to stats.produced
+        try:
+            for item in source:
+                if isinstance(item, BadLine):
+                    self._reject(item, on_bad)
+                    continue
+                record = item.record
+                if pace is not None:
+                    pace(int(record["event_time"]))
+                topic = item.topic
+                encode = encoders.get(topic)
+                if encode is None:
+                    encode = encoders[topic] = self.codec(topic).encode_unchecked
+                try:
+                    value = encode(record)
+                except ENCODE_FAILURES as exc:
+                    self._reject(BadLine(0, str(self.codec(topic).encode_error(exc))), on_bad)
+                    continue
+                callback = publisher.delivery_callback(item.event_id) if writes_ids else shared_callback
+                try:
+                    produce(topic, value, item.key, -1, callback)
+                except BufferError:
+                    stats.produced += pending  # the wait serves callbacks: keep in_flight >= 0
+                    pending = 0
+                    publisher.send(topic, value, item.key, callback)
+                pending += 1
+                if pending < check_every:
+                    continue
+                stats.produced += pending
+                pending = 0
+                serve_callbacks(0)
+                now = clock()
+                if now >= next_tick:
+                    next_tick = now + tick_s
+                    poll(0)
+                    if on_tick is not None:
+                        on_tick(stats)
+                if stopping() or (deadline is not None and now >= deadline):
                     break
+        finally:
+            stats.produced += pending
         return stats
 
     def _reject(self, bad: BadLine, on_bad: Callable[[BadLine], None] | None) -> None:

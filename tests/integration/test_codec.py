@@ -90,6 +90,27 @@ def test_reader_resolves_an_older_writer(registry: SchemaRegistryClient) -> None
     assert decoded["machine_type"] == ""  # the default of the newer schema fills the gap
 
 
+def test_plain_wire_form_from_our_own_foreign_and_confluent_writers(registry: SchemaRegistryClient) -> None:
+    topic = f"test.plain.{uuid.uuid4().hex[:8]}"
+    text = load_schema("telemetry").text
+    v1 = json.loads(text)
+    v1["fields"] = [f for f in v1["fields"] if f["name"] != "machine_type"]
+    old = AvroCodec(registry, f"{topic}-value", json.dumps(v1))
+    plain = AvroCodec(registry, f"{topic}-value", text, logical_types=False)
+    record = telemetry()
+
+    own = plain.decode(plain.encode(record))
+    assert own == record and type(own["event_time"]) is int and type(own["event_id"]) is str
+
+    older = dict(record)
+    del older["machine_type"]
+    foreign = plain.decode(old.encode(older))
+    assert foreign == {**older, "machine_type": ""}
+
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    assert plain.decode(AvroSerializer(registry, text)(record, ctx)) == record
+
+
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
