@@ -35,6 +35,9 @@ def kafka_producer(settings: Settings, **overrides: Any) -> Producer:
         "acks": "all",
         "linger.ms": 5,
         "compression.type": "lz4",
+        # Java clients, Kafka Streams and Faust (aiokafka) hash keys with murmur2; librdkafka's
+        # default (CRC32) would put a machine's commands on another partition than its telemetry.
+        "partitioner": "murmur2_random",
         "logger": _librdkafka_log,
     }
     conf.update(overrides)

@@ -154,6 +154,20 @@ class MetricsSettings(BaseModel):
     enabled: bool = True
 
 
+class ProcessorSettings(BaseModel):
+    """The stream-processing workers (``twin process``)."""
+
+    app_id: str = Field(default="factory-twin-processors", description="Faust app id = consumer group")
+    topic_prefix: str = Field(default="", description="namespace prepended to every catalog topic")
+    rules_file: Path | None = Field(default=None, description="alarm rules YAML; default: built-in rules")
+    factory_file: Path | None = Field(default=None, description="line layout YAML (station order per line)")
+    checkpoint_interval_s: float = Field(default=1.0, gt=0, description="state snapshot + commit period")
+    checkpoint_events: int = Field(default=5000, gt=0, description="checkpoint after this many inputs")
+    kpi_windows_s: tuple[int, ...] = (60, 3600)
+    kpi_lateness_s: float = Field(default=120.0, ge=0)
+    session_timeout_s: float = Field(default=10.0, gt=0, description="dead worker detected after")
+
+
 class Settings(BaseSettings):
     """Everything configurable in Factory Twin."""
 
@@ -178,6 +192,7 @@ class Settings(BaseSettings):
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     infra: InfraSettings = Field(default_factory=InfraSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    processors: ProcessorSettings = Field(default_factory=ProcessorSettings)
 
     @model_validator(mode="after")
     def _default_to_local_stack(self) -> Settings:

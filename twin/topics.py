@@ -6,7 +6,7 @@ match it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from twin.errors import ConfigError
 
@@ -80,3 +80,8 @@ def dlq_topic(source: Topic) -> Topic:
     return Topic(
         source.dlq, source.key, "", partitions=1, retention_ms=30 * DAY_MS, description="dead letters"
     )
+
+
+def prefixed(prefix: str, topics: tuple[Topic, ...] = CATALOG) -> tuple[Topic, ...]:
+    """The catalog under a namespace (``prefix`` + name): several twins, or tests, on one cluster."""
+    return tuple(replace(t, name=prefix + t.name) for t in topics) if prefix else topics

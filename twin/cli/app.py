@@ -11,7 +11,9 @@ from rich.console import Console
 
 from twin import __version__
 from twin.cli import demo as demo_cmd
+from twin.cli import eval as eval_cmd
 from twin.cli import infra as infra_cmd
+from twin.cli import process as process_cmd
 from twin.cli import produce as produce_cmd
 from twin.cli import topics as topics_cmd
 from twin.cli.state import state
@@ -32,8 +34,10 @@ app = typer.Typer(
 )
 app.add_typer(infra_cmd.app, name="infra")
 app.add_typer(topics_cmd.app, name="topics")
+app.add_typer(eval_cmd.app, name="eval")
 app.command("demo")(demo_cmd.demo)
 app.command("produce")(produce_cmd.produce)
+app.command("process")(process_cmd.process)
 
 
 def _version(value: bool) -> None:

@@ -12,11 +12,15 @@ from twin.errors import InfraError
 from twin.settings import Settings
 
 SIM_TOPICS = ("factory.telemetry", "factory.production", "factory.state")
+DERIVED_TOPICS = ("twin.anomalies", "twin.alarms", "twin.kpis", "twin.state", "schedule.requests")
+# A fresh worker group per run: the simulated clock restarts at "now" each run, so state carried
+# over from the last demo (whose clock ran ahead) would see this run's events as late.
+DEMO_APP_ID = f"twin-demo-{int(time.time())}"
 
 
 def demo(
     duration: float = typer.Option(20.0, "--duration", min=1, help="Seconds to stream the simulated line."),
-    speed: float = typer.Option(60.0, "--speed", min=0.1, help="Simulated seconds per wall second."),
+    speed: float = typer.Option(120.0, "--speed", min=0.1, help="Simulated seconds per wall second."),
     seed: int = typer.Option(42, "--seed", help="Simulator seed."),
     keep_running: bool = typer.Option(
         True, "--keep-running/--stop", help="Leave the servers running afterwards (stop: `twin infra down`)."
@@ -38,12 +42,29 @@ def demo(
         f"{len(report)} catalog items checked, {created} topics created; schemas registered (BACKWARD)"
     )
 
-    console.rule(f"3. the simulated line at {speed:g}x for {duration:g}s")
-    before = _end_offsets(settings)
-    per_topic = _stream(settings, duration, speed, seed)
-    after = _end_offsets(settings)
+    console.rule("3. processing worker")
+    derived_before = _end_offsets(settings, DERIVED_TOPICS)
+    _skip_history(settings)
+    worker = _start_worker(settings)
+    watcher = _Watcher(settings, derived_before)
+    watcher.start()
+    console.print(f"twin process (pid {worker.pid}): anomalies and alarms print below as they happen")
 
-    console.rule("4. read back")
+    console.rule(f"4. the simulated line at {speed:g}x for {duration:g}s")
+    before = _end_offsets(settings)
+    try:
+        per_topic = _stream(settings, duration, speed, seed)
+        after = _end_offsets(settings)
+        _drain(settings, after, worker)
+    finally:
+        worker.terminate()
+        worker.wait(60)
+        watcher.stop()
+        _delete_internal_topics(settings)
+    counts = "  ".join(f"{t} {watcher.counts.get(t, 0):,}" for t in DERIVED_TOPICS)
+    console.print(f"derived from this run: {counts}")
+
+    console.rule("5. read back")
     written = {t: sum(after[tp] - before.get(tp, 0) for tp in after if tp[0] == t) for t in SIM_TOPICS}
     decoded = _read_back(settings, before, after)
     for t in SIM_TOPICS:
@@ -54,7 +75,7 @@ def demo(
         msg = "the demo could not read back everything it produced"
         raise InfraError(msg)
 
-    console.rule("5. status")
+    console.rule("6. status")
     console.print(_table(infra.status()))
     s = settings
     console.print(
@@ -119,8 +140,8 @@ def _stream(settings: Settings, duration: float, speed: float, seed: int) -> dic
 Offsets = dict[tuple[str, int], int]
 
 
-def _end_offsets(settings: Settings) -> Offsets:
-    """High watermark of every partition of the simulator's topics."""
+def _end_offsets(settings: Settings, topics: tuple[str, ...] = SIM_TOPICS) -> Offsets:
+    """High watermark of every partition of ``topics``."""
     from confluent_kafka import TopicPartition
 
     from twin.clients import kafka_consumer
@@ -129,7 +150,7 @@ def _end_offsets(settings: Settings) -> Offsets:
     try:
         metadata = consumer.list_topics(timeout=10)
         offsets: Offsets = {}
-        for t in SIM_TOPICS:
+        for t in topics:
             for p in metadata.topics[t].partitions:
                 offsets[(t, p)] = consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
         return offsets
@@ -163,3 +184,128 @@ def _read_back(settings: Settings, before: Offsets, after: Offsets) -> dict[str,
                 pending.pop(key, None)
     consumer.close()
     return decoded
+
+
+def _start_worker(settings: Settings) -> Any:
+    """``twin process`` in its own process group, logging to the state dir."""
+    import subprocess
+    import sys
+
+    from sim.loader import DEFAULT_FACTORY_PATH
+
+    log_dir = settings.infra.root / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with (log_dir / "demo-processors.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "twin", "process", "--app-id", DEMO_APP_ID, "--metrics-port", "0",
+             "--no-create-topics", "--factory", str(DEFAULT_FACTORY_PATH)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+
+def _skip_history(settings: Settings) -> None:
+    """Start the demo's worker group at the end of the inputs: it shows this run, not old events."""
+    from confluent_kafka import TopicPartition
+
+    from twin.clients import kafka_consumer
+
+    ends = _end_offsets(settings, (*SIM_TOPICS, "twin.alarm-commands"))
+    consumer = kafka_consumer(settings, group_id=DEMO_APP_ID)
+    try:
+        consumer.commit(
+            offsets=[TopicPartition(t, p, off) for (t, p), off in ends.items()], asynchronous=False
+        )
+    finally:
+        consumer.close()
+
+
+def _delete_internal_topics(settings: Settings) -> None:
+    """The demo worker's changelog and repartition topics: a demo leaves no litter."""
+    from twin.clients import kafka_admin
+
+    admin = kafka_admin(settings)
+    names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(f"{DEMO_APP_ID}-")]
+    for future in admin.delete_topics(names).values() if names else ():
+        future.result(30)
+
+
+def _drain(settings: Settings, ends: Offsets, worker: Any, limit_s: float = 120) -> None:
+    """Wait until the worker has committed everything this run produced."""
+    from confluent_kafka import TopicPartition
+
+    from twin.clients import kafka_consumer
+
+    consumer = kafka_consumer(settings, group_id=DEMO_APP_ID)
+    try:
+        deadline = time.monotonic() + limit_s
+        with console.status("processing what was produced…"):
+            while time.monotonic() < deadline:
+                if worker.poll() is not None:
+                    msg = f"the processing worker exited with {worker.returncode}; see its log"
+                    raise InfraError(msg)
+                committed = consumer.committed([TopicPartition(t, p) for t, p in ends], timeout=10)
+                if all(tp.offset >= ends[(tp.topic, tp.partition)] for tp in committed):
+                    time.sleep(2)  # the last checkpoint's line events
+                    return
+                time.sleep(0.5)
+        msg = f"the processing worker did not catch up within {limit_s:g}s"
+        raise InfraError(msg)
+    finally:
+        consumer.close()
+
+
+class _Watcher:
+    """Prints anomalies and alarms of this run as they arrive; counts every derived event."""
+
+    def __init__(self, settings: Settings, start: Offsets) -> None:
+        import threading
+
+        self.settings = settings
+        self.start_offsets = start
+        self.counts: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="demo-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        time.sleep(1)
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        from confluent_kafka import TopicPartition
+        from confluent_kafka.schema_registry.avro import AvroDeserializer
+        from confluent_kafka.serialization import MessageField, SerializationContext
+
+        from twin.clients import kafka_consumer, schema_registry
+
+        consumer = kafka_consumer(self.settings, group_id="twin-demo-watcher")
+        consumer.assign([TopicPartition(t, p, off) for (t, p), off in self.start_offsets.items()])
+        with schema_registry(self.settings) as registry:
+            deserializer = AvroDeserializer(registry)
+            while not self._stop.is_set():
+                msg = consumer.poll(0.3)
+                if msg is None or msg.error() is not None:
+                    continue
+                topic = msg.topic() or ""
+                self.counts[topic] = self.counts.get(topic, 0) + 1
+                if topic not in ("twin.anomalies", "twin.alarms"):
+                    continue
+                r = deserializer(msg.value(), SerializationContext(topic, MessageField.VALUE))
+                if r is None:
+                    continue
+                at = r["event_time"].strftime("%H:%M:%S")
+                if topic == "twin.alarms":
+                    console.print(
+                        f"  [bold]alarm[/]   {at} {r['machine_id']:<8} {r['alarm_type']:<16} "
+                        f"{r['severity']:<8} {r['status']:<14} {r['message']}"
+                    )
+                else:
+                    signals = ", ".join(c["name"] for c in r["contributing"][:3])
+                    console.print(
+                        f"  anomaly {at} {r['machine_id']:<8} {r['detector']:<20} "
+                        f"score {r['score']:.2f} > {r['threshold']:.2f}  ({signals})"
+                    )
+        consumer.close()

@@ -53,24 +53,29 @@ def test_stop_group_terminates_the_whole_group() -> None:
     script = (
         "import subprocess, sys, time\n"
         "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "print('ready', flush=True)\n"
         "time.sleep(60)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
-    time.sleep(0.5)
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True, stdout=subprocess.PIPE)
+    assert (
+        proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    )  # child started (a loaded CI box is slow)
     children = psutil.Process(proc.pid).children()
     assert len(children) == 1
     assert stop_group(record_for(proc), 10) == "stopped"
     proc.wait(5)
+    proc.stdout.close()
     children[0].wait(5)
     assert not children[0].is_running()
 
 
 def test_stop_group_escalates_to_sigkill() -> None:
-    script = "import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
-    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
-    time.sleep(0.3)
+    script = "import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True, stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"  # SIGTERM is ignored from here on
     assert stop_group(record_for(proc), 0.5) == "killed"
     assert proc.wait(5) == -9
+    proc.stdout.close()
 
 
 def test_tail_reads_the_end_of_big_files(tmp_path: Path) -> None:

@@ -1,0 +1,344 @@
+"""The stream-processing worker: a faust-streaming app wiring the topics to the processors.
+
+Two agents, each a ``Stage`` (pipelines/stage.py) behind a checkpointing runner:
+
+- ``machines`` consumes factory.telemetry, factory.production, factory.state and
+  twin.alarm-commands (all keyed by machine id, co-partitioned, so one worker owns every stream of a
+  machine) and publishes twin.anomalies, twin.alarms, twin.kpis (machine scope) and twin.state; it
+  forwards the line's inputs to an internal topic keyed by line id.
+- ``lines`` consumes that internal topic and publishes line-scope twin.kpis and schedule.requests.
+
+Faust acks a message when an agent moves past it, even when the agent raised. We never let it:
+streams run with ``noack()``, and a runner acks inputs only at a checkpoint, after (1) their outputs
+are acknowledged by Kafka and (2) the state snapshots of their keys (with the input offsets they
+reflect) are acknowledged on the changelog of a Faust table. A crash between those steps replays
+inputs; the stage skips the ones its restored state already reflects, so state is exactly-once and
+outputs are at-least-once with deterministic ids. A record that cannot be decoded, or on which a
+processor raises, goes to ``<topic>.dlq`` with the reason; a failed delivery stops the worker without
+acking, so a restart replays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import faust
+from prometheus_client import Counter, Histogram
+
+from pipelines.stage import Codecs, Inbound, LineStage, MachineStage, Outbound, Stage
+from processors.twin import MACHINE_INPUTS, TwinConfig
+from schemas import load_schema
+from twin.codec import AvroCodec, RegistryUnavailableError
+from twin.settings import Settings
+from twin.topics import prefixed
+
+if TYPE_CHECKING:
+    from faust.types import TP, EventT, StreamT
+
+log = logging.getLogger(__name__)
+
+EVENTS = Counter("twin_processor_events_total", "Input messages handled", ["stage"])
+DEAD_LETTERS = Counter("twin_processor_dead_letters_total", "Input messages sent to a DLQ", ["stage"])
+EMITTED = Counter("twin_processor_emitted_total", "Derived events published", ["stage"])
+CHECKPOINT = Histogram(
+    "twin_processor_checkpoint_seconds",
+    "Time to make a batch durable (outputs, snapshots, offsets)",
+    ["stage"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+CHECKPOINT_EVENTS = Histogram(
+    "twin_processor_checkpoint_events",
+    "Inputs acknowledged per checkpoint",
+    ["stage"],
+    buckets=(1, 10, 100, 500, 1000, 5000, 20000),
+)
+
+
+class DeliveryFailedError(RuntimeError):
+    """Kafka did not acknowledge an output or a snapshot: stop without acking (a restart replays)."""
+
+
+def twin_config(settings: Settings) -> TwinConfig:
+    """The processors' configuration from the settings (rules file, layout, KPI windows)."""
+    from processors.kpi import KpiConfig
+
+    ps = settings.processors
+    config = TwinConfig(
+        kpi=KpiConfig(window_sizes_s=tuple(ps.kpi_windows_s), allowed_lateness_s=ps.kpi_lateness_s)
+    )
+    if ps.rules_file is not None:
+        from processors.alarms import AlarmRules
+
+        config.rules = AlarmRules.from_yaml(ps.rules_file)
+    config.line_order = line_order(ps.factory_file)
+    return config
+
+
+def line_order(factory_file: Path | None) -> dict[str, list[str]]:
+    """Station order per line from a layout file (the simulator's format); {} when not given."""
+    if factory_file is None:
+        return {}
+    from sim import load_factory
+
+    factory = load_factory(factory_file)
+    return {line.id: [s.id for s in line.stations] for line in factory.lines}
+
+
+class Runner:
+    """Feeds a stage from a Faust stream and checkpoints it."""
+
+    def __init__(self, worker: Worker, stage: Stage, table: Any, every_events: int) -> None:
+        self.worker = worker
+        self.stage = stage
+        self.table = table
+        self.every_events = every_events
+        self.pending: list[EventT[Any]] = []
+        self.futures: list[asyncio.Future[Any]] = []
+        self.stream: StreamT[Any] | None = None
+        self.lock = asyncio.Lock()
+        self.failed: BaseException | None = None
+        stage.lookup = self._lookup
+
+    def _lookup(self, key: str) -> bytes | None:
+        value = self.table.data.get(key)
+        return bytes(value) if isinstance(value, bytes | bytearray) else None
+
+    async def agent(self, stream: StreamT[Any]) -> None:
+        self.stream = stream = stream.noack()  # type: ignore[attr-defined]
+        send, pending = self.worker.send, self.pending
+        stage = self.stage
+        machine_stage = stage if isinstance(stage, MachineStage) else None
+        caught_up = self.worker.caught_up
+        async for event in stream.events():
+            message = event.message
+            inbound = Inbound(
+                message.topic, message.partition, message.offset, message.key, message.value, event
+            )
+            while True:
+                try:
+                    if machine_stage is not None:
+                        now = time.monotonic()
+                        outs = machine_stage.offer(inbound, now)
+                        outs += machine_stage.release(caught_up, now)
+                    else:
+                        outs = stage.handle(inbound)
+                        stage.released.append(inbound)
+                    break
+                except RegistryUnavailableError as exc:  # an outage: wait, never dead-letter
+                    log.warning("%s: %s; retrying in 2 s", stage.name, exc)
+                    await asyncio.sleep(2)
+            self.futures.extend(send(o) for o in outs)
+            if stage.released:
+                pending.extend(m.token for m in stage.released)
+                stage.released.clear()
+            if len(pending) >= self.every_events:
+                await self.checkpoint()
+
+    async def checkpoint(self) -> None:
+        """Make everything handled so far durable, then ack it (see the module doc)."""
+        if self.failed is not None:
+            return
+        async with self.lock:
+            t0 = time.perf_counter()
+            send = self.worker.send
+            stage = self.stage
+            if isinstance(stage, MachineStage) and stage.queued:
+                self.futures.extend(send(o) for o in stage.release(self.worker.caught_up, time.monotonic()))
+            if stage.released:
+                self.pending.extend(m.token for m in stage.released)
+                stage.released.clear()
+            self.futures.extend(send(o) for o in stage.advance())
+            events, self.pending[:] = list(self.pending), []
+            futures, self.futures = self.futures, []
+            snapshots = self.stage.snapshots()
+            if not events and not futures and not snapshots:
+                return
+            try:
+                await self._confirm(futures)
+                changelog = []
+                for snap in snapshots:
+                    self.table.data[snap.key] = snap.data
+                    changelog.append(self.table.send_changelog(snap.partition, snap.key, snap.data))
+                await self._confirm(changelog)
+            except Exception as exc:
+                self.failed = exc
+                log.critical("%s: checkpoint failed, stopping without acking: %s", self.stage.name, exc)
+                await self.worker.crash(DeliveryFailedError(str(exc)))
+                return
+            stream = self.stream
+            if stream is not None:
+                for event in events:
+                    await stream.ack(event)
+            self._metrics(len(events), time.perf_counter() - t0)
+
+    async def _confirm(self, futures: list[Any]) -> None:
+        if not futures:
+            return
+        await self.worker.app.producer.flush()
+        for fut in futures:
+            await fut  # raises the delivery error, if any
+
+    def _metrics(self, acked: int, seconds: float) -> None:
+        name = self.stage.name
+        stats = self.stage.stats
+        seen = self.worker.reported.setdefault(name, {})
+        for key, counter in (("processed", EVENTS), ("dead_letters", DEAD_LETTERS), ("emitted", EMITTED)):
+            delta = stats[key] - seen.get(key, 0)
+            if delta:
+                counter.labels(name).inc(delta)
+                seen[key] = stats[key]
+        CHECKPOINT.labels(name).observe(seconds)
+        CHECKPOINT_EVENTS.labels(name).observe(acked)
+
+
+class Worker:
+    """The Faust app with both agents; ``run()`` blocks until SIGINT/SIGTERM."""
+
+    def __init__(self, settings: Settings, config: TwinConfig | None = None) -> None:
+        from twin.clients import schema_registry
+
+        ps = settings.processors
+        self.settings = settings
+        self.config = config or twin_config(settings)
+        self.prefix = ps.topic_prefix
+        self.catalog = {t.name: t for t in prefixed(ps.topic_prefix)}
+        self.reported: dict[str, dict[str, int]] = {}
+        registry = schema_registry(settings)
+        unprefix = len(ps.topic_prefix)
+
+        def codec(real: str) -> AvroCodec:
+            catalog_name = real[unprefix:]
+            from twin.topics import topic as catalog_topic
+
+            schema = load_schema(catalog_topic(catalog_name).value_schema)
+            return AvroCodec(registry, f"{real}-value", schema.text, logical_types=False)
+
+        self.codecs = Codecs(codec)
+        datadir = (
+            settings.infra.state_dir / "faust" / ps.app_id
+        )  # Faust wants a directory; tables stay in memory
+        datadir.parent.mkdir(parents=True, exist_ok=True)
+        self.app = faust.App(
+            ps.app_id,
+            broker=[f"kafka://{h.strip()}" for h in settings.kafka.bootstrap_servers.split(",") if h.strip()],
+            broker_credentials=_credentials(settings),
+            store="memory://",
+            datadir=str(datadir),
+            web_enabled=False,
+            autodiscover=False,
+            topic_partitions=6,
+            topic_replication_factor=1,
+            broker_session_timeout=ps.session_timeout_s,
+            broker_heartbeat_interval=max(1.0, ps.session_timeout_s / 4),
+            broker_commit_interval=ps.checkpoint_interval_s,
+            consumer_auto_offset_reset="earliest",
+            producer_acks=-1,
+            producer_linger_ms=5,
+            table_standby_replicas=0,
+            logging_config=None,
+        )
+        app = self.app
+        line_topic_name = f"{ps.app_id}-{self.prefix}line-events"
+        self.machine_stage = MachineStage(self.config, self.codecs, line_topic_name, self.prefix)
+        self.line_stage = LineStage(self.config, self.codecs, self.prefix)
+        self._topics: dict[str, Any] = {}
+        sources = app.topic(
+            *[self.prefix + name for name in MACHINE_INPUTS],
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            acks=True,
+        )
+        line_topic = app.topic(
+            line_topic_name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=6,
+            internal=True,
+        )
+        self._topics[line_topic_name] = line_topic
+        machine_table = app.Table("machine-twins", partitions=6, key_type=str, value_type=bytes)
+        line_table = app.Table("line-twins", partitions=6, key_type=str, value_type=bytes)
+        self.machines = Runner(self, self.machine_stage, machine_table, ps.checkpoint_events)
+        self.lines = Runner(self, self.line_stage, line_table, ps.checkpoint_events)
+        app.agent(sources, name="machines")(self.machines.agent)
+        app.agent(line_topic, name="lines")(self.lines.agent)
+        app.timer(ps.checkpoint_interval_s)(self._tick)
+        app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
+
+    def caught_up(self, topic: str, partition: int) -> bool:
+        """Whether this worker has fetched everything there is on ``topic[partition]`` right now."""
+        from faust.types import TP as FaustTP
+
+        consumer = self.app.consumer
+        tp = FaustTP(topic, partition)
+        high = cast("int | None", consumer.highwater(tp))  # None until a fetch response arrived
+        if high is None:
+            return False
+        seen = self.machine_stage.last_offset.get((topic, partition))
+        if seen is not None:
+            return seen + 1 >= high
+        # Nothing received from it yet: caught up if it is empty or was read to its end before.
+        # Faust keeps no public accessor for the committed position.
+        committed = consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+        return high == 0 or (committed is not None and committed >= high)
+
+    def send(self, out: Outbound) -> asyncio.Future[Any]:
+        name = out.topic
+        topic = self._topics.get(name)
+        if topic is None:
+            topic = self._topics[name] = self.app.topic(name, key_serializer="raw", value_serializer="raw")
+        headers = [(k, v if isinstance(v, bytes) else (v or "").encode()) for k, v in out.headers or []]
+        return topic.send_soon(key=out.key, value=out.value, headers=headers or None, partition=out.partition)
+
+    async def _tick(self) -> None:
+        for runner in (self.machines, self.lines):
+            await runner.checkpoint()
+
+    async def _on_revoked(self, app: Any, revoked: set[TP], **_: Any) -> None:
+        await self._tick()
+        for runner, topics in (
+            (self.machines, {self.prefix + n for n in MACHINE_INPUTS}),
+            (self.lines, {f"{self.settings.processors.app_id}-{self.prefix}line-events"}),
+        ):
+            runner.stage.drop_partitions({tp.partition for tp in revoked if tp.topic in topics})
+
+    async def crash(self, exc: BaseException) -> None:
+        await self.app.crash(exc)
+
+    def run(self, loglevel: str = "WARNING") -> None:
+        """Run the worker until a signal stops it."""
+        worker = faust.Worker(self.app, loglevel=loglevel, quiet=True)
+        worker.execute_from_commandline()
+
+
+def _credentials(settings: Settings) -> Any:
+    """Faust credentials from the Kafka settings (SASL and/or TLS); None for PLAINTEXT."""
+    import ssl
+
+    k = settings.kafka
+    protocol = k.security_protocol.value
+    if protocol == "PLAINTEXT":
+        return None
+    context = None
+    if "SSL" in protocol:
+        context = ssl.create_default_context(cafile=str(k.ssl_ca_location) if k.ssl_ca_location else None)
+        if k.ssl_certificate_location and k.ssl_key_location:
+            password = k.ssl_key_password.get_secret_value() if k.ssl_key_password else None
+            context.load_cert_chain(str(k.ssl_certificate_location), str(k.ssl_key_location), password)
+    if "SASL" in protocol:
+        password = k.sasl_password.get_secret_value() if k.sasl_password else ""
+        return faust.SASLCredentials(
+            username=k.sasl_username or "",
+            password=password,
+            ssl_context=context,
+            mechanism=k.sasl_mechanism or "PLAIN",
+        )
+    return faust.SSLCredentials(context)

@@ -1,0 +1,143 @@
+"""The multivariate detector: how far a machine's reading is from every operating state it knows.
+
+``RegimeDetector`` keeps prototypes (centres of operating states: running, idle, a setup, with
+each signal at its level) in the signals' own noise units. A reading's score is its root-mean-square
+distance, in noise units per signal, to the nearest prototype; the signals that differ most from
+that prototype are the anomaly's contributors. It learns like leader clustering: a normal reading
+refines its nearest prototype or, if none is within ``prototype_radius``, starts a new one.
+
+Why not HalfSpaceTrees: its mass profile only covers the last window (a few hundred readings), so
+a machine that stops once a shift is "new" at every stop, and the threshold has to be set so loose
+that slow changes pass. Prototypes remember every operating state until memory runs out.
+
+>>> d = RegimeDetector(radius=2.0, max_prototypes=16)
+>>> for v in (10.0, 10.1, 9.9, 10.0):
+...     d.learn_one([v], [0.1])
+>>> round(d.score_one([10.05], [0.1])[0], 1), round(d.score_one([12.0], [0.1])[0], 1)
+(0.5, 20.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+_Z_CAP = 1e4
+"""Caps one signal's distance so a signal that was constant until now (noise scale ~0) cannot
+turn the score into inf/NaN."""
+_COUNT_CAP = 2000
+"""Prototype centres move by 1/count per reading, at most down to 1/_COUNT_CAP: long memory that
+still follows the slow drift of a normal level (a warming room)."""
+
+
+class RegimeDetector:
+    """Nearest-prototype novelty over the signals of one machine (river-style ``learn_one`` /
+    ``score_one`` on sequences of floats in a fixed signal order; ``add_signal`` widens it)."""
+
+    def __init__(self, radius: float, max_prototypes: int) -> None:
+        self.radius = radius
+        self.max_prototypes = max_prototypes
+        self.centres: FloatArray = np.zeros((0, 0))
+        self.counts: FloatArray = np.zeros(0)
+        self.used: FloatArray = np.zeros(0)  # learn count when each prototype was last refined
+        self.adopted: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)  # learned from an alarm
+        self.learned = 0
+
+    @property
+    def size(self) -> int:
+        return int(self.centres.shape[0])
+
+    def add_signal(self, first_value: float) -> None:
+        """A signal joined the machine: every known state is assumed to have had its first value."""
+        column = np.full((self.size, 1), first_value)
+        self.centres = np.hstack([self.centres, column])
+
+    def score_one(self, x: Sequence[float], scale: Sequence[float]) -> tuple[float, int, FloatArray]:
+        """(score, nearest prototype index or -1, per-signal distances in noise units)."""
+        score, i, z, _ = self.explain_one(x, scale)
+        return score, i, z
+
+    def explain_one(
+        self, x: Sequence[float], scale: Sequence[float]
+    ) -> tuple[float, int, FloatArray, FloatArray]:
+        """``score_one`` plus each signal's signed residual in noise units: how much higher it is than
+        both the nearest state and the state its *other* signals point to (leave-one-out): a
+        vibration rising while speed, load and power say "running normally" is high against both."""
+        xv = np.asarray(x, dtype=np.float64)
+        d = xv.shape[0]
+        if self.size == 0:
+            return float("inf"), -1, np.zeros(d), np.zeros(d)
+        sv = np.asarray(scale, dtype=np.float64)
+        diff = (xv - self.centres) / sv
+        np.clip(diff, -_Z_CAP, _Z_CAP, out=diff)
+        z2 = diff * diff
+        d2 = z2.sum(axis=1)
+        i = int(d2.argmin())
+        score = float(np.sqrt(d2[i] / d))
+        nearest = np.sqrt(z2[i])
+        # Residuals only against states learned as normal: a state adopted after an alarm (an
+        # overheating that lasted) must not excuse the same rise next time.
+        if self.adopted.any() and not self.adopted.all():
+            d2 = np.where(self.adopted, np.inf, d2)
+            z2 = np.where(self.adopted[:, None], np.inf, z2)
+            diff = np.where(self.adopted[:, None], 0.0, diff)
+        j = int(d2.argmin())
+        with np.errstate(invalid="ignore"):
+            others = np.nan_to_num(d2[:, None] - z2, nan=np.inf).argmin(axis=0)
+        # The smaller of the two views: against the nearest state (so a signal that merely has
+        # uninformative partners is not blamed) and against the state the others point to (so a
+        # signal that drifted far enough to drag the nearest state along is still blamed).
+        residual = np.minimum(diff[j], diff[others, np.arange(d)])
+        return score, i, nearest, residual
+
+    def learn_one(
+        self,
+        x: Sequence[float],
+        scale: Sequence[float],
+        scored: tuple[float, int, FloatArray] | None = None,
+        *,
+        strict: bool = False,
+        adopted: bool = False,
+        persistent: bool = True,
+    ) -> None:
+        """Refine the nearest prototype, or start a new one; ``scored`` reuses a ``score_one``.
+
+        With ``strict`` (normal operation after warm-up) a reading far from every prototype is
+        skipped unless it is ``persistent`` (not a passing transition), and only starts a new one if
+        at least two signals differ (a change of operating state moves several signals); one signal
+        wandering off alone is not learned, so a slow single-signal drift cannot walk the memory
+        along with it."""
+        if scored is None:
+            score, i, z = self.score_one(x, scale)
+        else:
+            score, i, z = scored
+        self.learned += 1
+        refine = i >= 0 and score <= self.radius
+        if i >= 0 and strict and not refine and (not persistent or int((z > self.radius).sum()) < 2):
+            return  # a passing transition, or one signal wandering off: neither a state nor normal
+        if refine:
+            n = min(self.counts[i] + 1.0, _COUNT_CAP)
+            self.counts[i] += 1.0
+            self.centres[i] += (np.asarray(x, dtype=np.float64) - self.centres[i]) / n
+            self.used[i] = self.learned
+            return
+        row = np.asarray(x, dtype=np.float64).reshape(1, -1)
+        if self.size == 0:
+            self.centres = self.centres.reshape(0, row.shape[1])
+        if self.size >= self.max_prototypes:
+            # Forget the state seen least (ties: longest ago); a rare stop seen once stays longer
+            # than a passing transient seen once, because transients are refined less often.
+            j = int(np.lexsort((self.used, self.counts))[0])
+            self.centres[j] = row[0]
+            self.counts[j] = 1.0
+            self.used[j] = self.learned
+            self.adopted[j] = adopted
+            return
+        self.centres = np.vstack([self.centres, row])
+        self.counts = np.append(self.counts, 1.0)
+        self.used = np.append(self.used, float(self.learned))
+        self.adopted = np.append(self.adopted, adopted)

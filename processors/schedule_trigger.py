@@ -1,0 +1,295 @@
+"""Ask the scheduler to re-plan a line when a machine goes DOWN or an alarm turns CRITICAL.
+
+Works per line (the pipeline keys its inputs by ``line_id``). From the events it keeps:
+
+- **jobs waiting** = work in progress: parts a station of the line has finished but the line's
+  last station has not, and that were not scrapped. Each is a job with the processing time of the
+  stations still ahead of it. ``backlog`` adds that many not-yet-started orders needing every
+  station (raw material in front of the first station is not visible in the events).
+- **station order**: ``line_order`` if given, else learnt from the part flow (a part finished by A
+  and then by B makes B follow A).
+- **processing times**: the exponentially weighted mean of observed cycle times per station
+  (weight ``cycle_alpha``), the ideal cycle time until a station has finished a part.
+- **availability**: a DOWN station is unavailable until ``state_since`` + its observed mean time to
+  repair (the line's, if it has not been repaired yet; unknown if no station has).
+
+Debounce: one request per DOWN episode of a station and one per alarm reaching CRITICAL; a CRITICAL
+alarm of a station whose current DOWN already produced a request is the same incident and asks
+for nothing more.
+
+>>> trigger = ScheduleTrigger()
+>>> trigger.process_one("factory.production", {"event_id": "e1", "event_time": 0, "line_id": "l",
+...     "machine_id": "m", "part_id": "p1", "cycle_time_s": 40.0, "ideal_cycle_time_s": 42.0,
+...     "good": True, "scrap_reason": None, "source": "s", "correlation_id": "e1"})
+[]
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from processors.alarms.engine import SnapshotError, load_snapshot
+from processors.base import Emit, Record, derived_id
+
+SOURCE = "processor:schedule-trigger"
+OUT_TOPIC = "schedule.requests"
+TOPICS = ("factory.state", "factory.production", "twin.alarms")
+MACHINE_DOWN = "MACHINE_DOWN"
+CRITICAL_ALARM = "CRITICAL_ALARM"
+
+SNAPSHOT_FORMAT = "factory-twin/schedule-trigger"
+SNAPSHOT_VERSION = 1
+
+MAX_WIP = 10_000
+"""Parts tracked per line; the oldest are forgotten first (a part whose end we never saw)."""
+MAX_REMEMBERED_ALARMS = 1_000
+
+__all__ = ["OUT_TOPIC", "SOURCE", "ScheduleTrigger", "ScheduleTriggerConfig", "SnapshotError"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleTriggerConfig:
+    """Knobs of the trigger; see the module docstring."""
+
+    horizon_s: float = 3600.0
+    line_order: Mapping[str, Sequence[str]] | None = None
+    backlog: int = 0
+    max_jobs: int = 100
+    cycle_alpha: float = 0.1
+
+
+@dataclass(slots=True)
+class _Station:
+    state: str | None = None
+    since: int = 0
+    ideal_cycle_s: float | None = None
+    mean_cycle_s: float | None = None
+    repairs: int = 0
+    repair_ms: int = 0
+    down_requested: bool = False
+
+    def processing_time(self) -> float | None:
+        return self.mean_cycle_s if self.mean_cycle_s is not None else self.ideal_cycle_s
+
+    def mttr_ms(self) -> float | None:
+        return self.repair_ms / self.repairs if self.repairs else None
+
+
+@dataclass(slots=True)
+class _Line:
+    line_id: str
+    stations: dict[str, _Station] = field(default_factory=dict)
+    successor: dict[str, str] = field(default_factory=dict)
+    wip: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """part_id -> (last station that finished it, event time), oldest first."""
+    trail: dict[str, str] = field(default_factory=dict)
+    """part_id -> last station that finished it, finished parts included (to learn the flow)."""
+    requested_alarms: dict[str, None] = field(default_factory=dict)
+
+
+class ScheduleTrigger:
+    """Turns DOWN reports and CRITICAL alarms into ``schedule.requests`` (key line_id). Pure."""
+
+    def __init__(self, config: ScheduleTriggerConfig | None = None) -> None:
+        self.config = config or ScheduleTriggerConfig()
+        self._lines: dict[str, _Line] = {}
+        self.stats: Counter[str] = Counter()
+
+    def process_one(self, topic: str, record: Record) -> list[Emit]:
+        if topic not in TOPICS:
+            msg = f"ScheduleTrigger does not consume {topic!r} (only {', '.join(TOPICS)})"
+            raise ValueError(msg)
+        line = self._line(str(record["line_id"]))
+        machine_id = str(record["machine_id"])
+        station = line.stations.setdefault(machine_id, _Station())
+        t = int(record["event_time"])
+        if topic == "factory.production":
+            self._production(line, machine_id, station, record, t)
+            return []
+        if topic == "factory.state":
+            return self._state(line, machine_id, station, record, t)
+        return self._alarm(line, machine_id, station, record, t)
+
+    def snapshot(self, line_id: str) -> bytes:
+        line = self._lines.get(line_id) or _Line(line_id)
+        doc = {
+            "format": SNAPSHOT_FORMAT,
+            "version": SNAPSHOT_VERSION,
+            "line_id": line_id,
+            "stations": {k: asdict(v) for k, v in line.stations.items()},
+            "successor": line.successor,
+            "wip": [[k, m, t] for k, (m, t) in line.wip.items()],
+            "trail": [[k, m] for k, m in line.trail.items()],
+            "requested_alarms": list(line.requested_alarms),
+        }
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+    def restore(self, line_id: str, data: bytes) -> None:
+        d = load_snapshot(data, SNAPSHOT_FORMAT, SNAPSHOT_VERSION)
+        self._lines[line_id] = _Line(
+            line_id=line_id,
+            stations={k: _Station(**v) for k, v in d["stations"].items()},
+            successor=dict(d["successor"]),
+            wip={k: (m, int(t)) for k, m, t in d["wip"]},
+            trail={k: m for k, m in d["trail"]},
+            requested_alarms=dict.fromkeys(d["requested_alarms"]),
+        )
+
+    def order(self, line_id: str) -> list[str]:
+        """The line's stations in flow order (configured, or learnt), then any not placed yet."""
+        line = self._lines.get(line_id)
+        configured = (self.config.line_order or {}).get(line_id)
+        if configured is not None:
+            chain = list(configured)
+        elif line is None:
+            return []
+        else:
+            chain = []
+            heads = sorted(set(line.successor) - set(line.successor.values()))
+            node = heads[0] if heads else None
+            while node is not None and node not in chain:
+                chain.append(node)
+                node = line.successor.get(node)
+        if line is not None:
+            chain += sorted(m for m in line.stations if m not in chain)
+        return chain
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    def _line(self, line_id: str) -> _Line:
+        line = self._lines.get(line_id)
+        if line is None:
+            line = self._lines[line_id] = _Line(line_id)
+        return line
+
+    def _is_last(self, line: _Line, machine_id: str) -> bool:
+        configured = (self.config.line_order or {}).get(line.line_id)
+        if configured is not None:
+            return bool(configured) and configured[-1] == machine_id
+        # Learnt: a station parts flow into and never out of. Until the flow has been seen, a part
+        # may be dropped early; it comes back into the WIP when the next station finishes it.
+        return machine_id not in line.successor and machine_id in line.successor.values()
+
+    def _production(self, line: _Line, machine_id: str, st: _Station, record: Record, t: int) -> None:
+        st.ideal_cycle_s = float(record["ideal_cycle_time_s"])
+        cycle = float(record["cycle_time_s"])
+        a = self.config.cycle_alpha
+        st.mean_cycle_s = cycle if st.mean_cycle_s is None else (1 - a) * st.mean_cycle_s + a * cycle
+        part = str(record["part_id"])
+        # The trail outlives the WIP entry: a part wrongly taken as finished while the flow was
+        # still being learnt teaches the next hop when it shows up downstream.
+        previous = line.trail.pop(part, None)
+        if previous is not None and previous != machine_id:
+            line.successor[previous] = machine_id
+        line.trail[part] = machine_id
+        if len(line.trail) > MAX_WIP:
+            del line.trail[next(iter(line.trail))]
+        seen = line.wip.pop(part, None)
+        if not record["good"] or self._is_last(line, machine_id):
+            return  # scrapped here or finished: no longer waiting for the line
+        line.wip[part] = (machine_id, seen[1] if seen is not None else t)
+        if len(line.wip) > MAX_WIP:
+            del line.wip[next(iter(line.wip))]
+            self.stats["wip_evicted"] += 1
+
+    def _state(self, line: _Line, machine_id: str, st: _Station, record: Record, t: int) -> list[Emit]:
+        state = str(record["state"])
+        was_down = st.state == "DOWN"
+        if was_down and state != "DOWN":
+            st.repairs += 1
+            st.repair_ms += max(0, t - st.since)
+            st.down_requested = False
+        if state != st.state:
+            st.state = state
+            st.since = t
+        if state != "DOWN" or was_down:
+            return []  # not a new DOWN (a reason change while DOWN, or a replayed report)
+        st.down_requested = True
+        return [self._request(line, MACHINE_DOWN, machine_id, record, t)]
+
+    def _alarm(self, line: _Line, machine_id: str, st: _Station, record: Record, t: int) -> list[Emit]:
+        if record["severity"] != "CRITICAL" or record["status"] not in ("ACTIVE_UNACK", "ACTIVE_ACK"):
+            return []
+        alarm_id = str(record["alarm_id"])
+        if alarm_id in line.requested_alarms:
+            return []  # the same alarm again (escalated further, acknowledged): already asked
+        line.requested_alarms[alarm_id] = None
+        if len(line.requested_alarms) > MAX_REMEMBERED_ALARMS:
+            del line.requested_alarms[next(iter(line.requested_alarms))]
+        if st.state == "DOWN" and st.down_requested:
+            self.stats["critical_while_down"] += 1
+            return []
+        return [self._request(line, CRITICAL_ALARM, machine_id, record, t)]
+
+    def _request(self, line: _Line, trigger: str, machine_id: str, record: Record, t: int) -> Emit:
+        event_id = str(record["event_id"])
+        request_id = derived_id("schedule-request", trigger, machine_id, event_id)
+        order = self.order(line.line_id)
+        request = {
+            "event_id": request_id,
+            "event_time": t,
+            "source": SOURCE,
+            "correlation_id": str(record.get("correlation_id") or event_id),
+            "request_id": request_id,
+            "line_id": line.line_id,
+            "trigger": trigger,
+            "trigger_machine_id": machine_id,
+            "jobs": self._jobs(line, order),
+            "machines": [self._availability(line, m, t) for m in order],
+            "horizon_s": float(self.config.horizon_s),
+        }
+        self.stats[f"requests_{trigger.lower()}"] += 1
+        return Emit(OUT_TOPIC, line.line_id, request)
+
+    def _jobs(self, line: _Line, order: list[str]) -> list[dict[str, Any]]:
+        position = {m: i for i, m in enumerate(order)}
+        times = {m: pt for m in order if (pt := self._processing_time(line, m)) is not None}
+        jobs: list[dict[str, Any]] = []
+        # Parts furthest along first: finishing them frees buffers and ships product soonest.
+        waiting = sorted(line.wip.items(), key=lambda kv: (-position.get(kv[1][0], -1), kv[1][1], kv[0]))
+        for part, (last, _) in waiting[: self.config.max_jobs]:
+            done = position.get(last)
+            ahead = order[done + 1 :] if done is not None else []
+            remaining = {m: times[m] for m in ahead if m in times}
+            if remaining:
+                jobs.append(
+                    {
+                        "job_id": part,
+                        "priority": done + 1 if done is not None else 0,
+                        "due_time": None,
+                        "processing_time_s": remaining,
+                    }
+                )
+        full = {m: times[m] for m in order if m in times}
+        for k in range(min(self.config.backlog, max(0, self.config.max_jobs - len(jobs)))):
+            jobs.append(
+                {
+                    "job_id": f"{line.line_id}:backlog-{k + 1}",
+                    "priority": 0,
+                    "due_time": None,
+                    "processing_time_s": dict(full),
+                }
+            )
+        return jobs
+
+    @staticmethod
+    def _processing_time(line: _Line, machine_id: str) -> float | None:
+        st = line.stations.get(machine_id)
+        return None if st is None else st.processing_time()
+
+    @staticmethod
+    def _availability(line: _Line, machine_id: str, t: int) -> dict[str, Any]:
+        st = line.stations.get(machine_id) or _Station()
+        if st.state != "DOWN":
+            return {"machine_id": machine_id, "available": True, "available_from": None}
+        mttr = st.mttr_ms()
+        if mttr is None:
+            repairs = sum(s.repairs for s in line.stations.values())
+            mttr = sum(s.repair_ms for s in line.stations.values()) / repairs if repairs else None
+        # A repair already overrunning its mean is expected to end now at the earliest, not in the past.
+        until = None if mttr is None else max(t, st.since + round(mttr))
+        return {"machine_id": machine_id, "available": False, "available_from": until}
