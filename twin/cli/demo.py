@@ -205,16 +205,22 @@ def _start_worker(settings: Settings) -> Any:
 
 def _skip_history(settings: Settings) -> None:
     """Start the demo's worker group at the end of the inputs: it shows this run, not old events."""
-    from confluent_kafka import TopicPartition
+    from confluent_kafka import KafkaException, TopicPartition
 
     from twin.clients import kafka_consumer
 
     ends = _end_offsets(settings, (*SIM_TOPICS, "twin.alarm-commands"))
     consumer = kafka_consumer(settings, group_id=DEMO_APP_ID)
+    offsets = [TopicPartition(t, p, off) for (t, p), off in ends.items()]
     try:
-        consumer.commit(
-            offsets=[TopicPartition(t, p, off) for (t, p), off in ends.items()], asynchronous=False
-        )
+        for attempt in range(60):  # a fresh broker answers "not coordinator" until its offsets topic loads
+            try:
+                consumer.commit(offsets=offsets, asynchronous=False)
+                return
+            except KafkaException:
+                if attempt == 59:
+                    raise
+                time.sleep(0.5)
     finally:
         consumer.close()
 
@@ -231,7 +237,7 @@ def _delete_internal_topics(settings: Settings) -> None:
 
 def _drain(settings: Settings, ends: Offsets, worker: Any, limit_s: float = 120) -> None:
     """Wait until the worker has committed everything this run produced."""
-    from confluent_kafka import TopicPartition
+    from confluent_kafka import KafkaException, TopicPartition
 
     from twin.clients import kafka_consumer
 
@@ -243,7 +249,11 @@ def _drain(settings: Settings, ends: Offsets, worker: Any, limit_s: float = 120)
                 if worker.poll() is not None:
                     msg = f"the processing worker exited with {worker.returncode}; see its log"
                     raise InfraError(msg)
-                committed = consumer.committed([TopicPartition(t, p) for t, p in ends], timeout=10)
+                try:
+                    committed = consumer.committed([TopicPartition(t, p) for t, p in ends], timeout=10)
+                except KafkaException:  # the group coordinator is still loading: ask again
+                    time.sleep(0.5)
+                    continue
                 if all(tp.offset >= ends[(tp.topic, tp.partition)] for tp in committed):
                     time.sleep(2)  # the last checkpoint's line events
                     return

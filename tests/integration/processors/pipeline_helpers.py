@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from pipelines.topics import ensure_topics
 from processors.base import plain
@@ -28,6 +28,12 @@ from twin.topics import prefixed
 from twin.topics import topic as catalog_topic
 
 START_MS = 1_764_000_000_000
+# The first consumer group on a fresh broker waits for __consumer_offsets to load.
+_COORDINATOR_STARTING = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+}
 DEFAULT_LAYOUT = Path(__file__).resolve().parents[3] / "sim" / "factories" / "default.yaml"
 INPUTS = ("factory.telemetry", "factory.production", "factory.state")
 OUTPUTS = ("twin.anomalies", "twin.alarms", "twin.kpis", "twin.state", "schedule.requests")
@@ -88,6 +94,17 @@ class Namespace:
         return 1.0 if total == 0 else 1 - lag / total
 
     def _lag(self) -> tuple[int, int]:
+        """(uncommitted, total) input messages; retried while a fresh broker loads its coordinator."""
+        for _ in range(60):
+            try:
+                return self._lag_once()
+            except KafkaException as exc:
+                if not exc.args[0].retriable() and exc.args[0].code() not in _COORDINATOR_STARTING:
+                    raise
+                time.sleep(0.5)
+        return self._lag_once()
+
+    def _lag_once(self) -> tuple[int, int]:
         consumer = Consumer(
             {"bootstrap.servers": self.settings.kafka.bootstrap_servers, "group.id": self.app_id}
         )
