@@ -15,9 +15,12 @@ True
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
+
+from twin.errors import TwinError
 
 Record = dict[str, Any]
 
@@ -55,3 +58,23 @@ def plain(value: Any) -> Any:
         delta = aware - _EPOCH
         return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
     return value
+
+
+class SnapshotError(TwinError):
+    """A processor snapshot cannot be restored (another format, a newer version, damaged JSON)."""
+
+
+def load_snapshot(data: bytes, fmt: str, version: int) -> dict[str, Any]:
+    """The JSON object of a snapshot, checked for its format name and version."""
+    try:
+        obj = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        msg = f"{fmt} snapshot is not JSON: {exc}"
+        raise SnapshotError(msg) from None
+    if not isinstance(obj, dict) or obj.get("format") != fmt:
+        msg = f"not a {fmt} snapshot"
+        raise SnapshotError(msg)
+    if obj.get("version") != version:
+        msg = f"{fmt} snapshot version {obj.get('version')!r} is not supported (expected {version})"
+        raise SnapshotError(msg)
+    return obj

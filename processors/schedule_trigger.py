@@ -32,8 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from processors.alarms.engine import SnapshotError, load_snapshot
-from processors.base import Emit, Record, derived_id
+from processors.base import Emit, Record, SnapshotError, derived_id, load_snapshot
 
 SOURCE = "processor:schedule-trigger"
 OUT_TOPIC = "schedule.requests"

@@ -22,11 +22,10 @@ from pathlib import Path
 
 from processors.alarms import AlarmEngine, AlarmRules
 from processors.anomaly import AnomalyConfig, AnomalyProcessor
-from processors.base import Emit, Record
+from processors.base import Emit, Record, SnapshotError
 from processors.kpi import KpiConfig, LineKpis, MachineKpis
 from processors.schedule_trigger import ScheduleTrigger, ScheduleTriggerConfig
 from processors.twin_state import TwinStateConfig, TwinStateTracker
-from twin.errors import TwinError
 
 TELEMETRY = "factory.telemetry"
 PRODUCTION = "factory.production"
@@ -43,10 +42,6 @@ MACHINE_INPUTS = (TELEMETRY, PRODUCTION, STATE, COMMANDS)
 LINE_INPUTS = (STATE, PRODUCTION, ALARMS, KPIS)
 
 _SNAPSHOT_MAGIC = b"FTW1"
-
-
-class SnapshotFormatError(TwinError):
-    """A snapshot that this version cannot read."""
 
 
 @dataclass
@@ -77,7 +72,7 @@ def pack(parts: dict[str, bytes]) -> bytes:
 def unpack(data: bytes) -> dict[str, bytes]:
     if not data.startswith(_SNAPSHOT_MAGIC):
         msg = "not a twin snapshot (bad magic)"
-        raise SnapshotFormatError(msg)
+        raise SnapshotError(msg)
     (size,) = struct.unpack_from(">I", data, len(_SNAPSHOT_MAGIC))
     start = len(_SNAPSHOT_MAGIC) + 4
     index = json.loads(data[start : start + size])
@@ -88,7 +83,7 @@ def unpack(data: bytes) -> dict[str, bytes]:
         offset += length
     if offset != len(data):
         msg = f"twin snapshot has {len(data) - offset} unexpected trailing bytes"
-        raise SnapshotFormatError(msg)
+        raise SnapshotError(msg)
     return parts
 
 

@@ -17,8 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from processors.alarms.engine import SnapshotError, load_snapshot
-from processors.base import Emit, Record, derived_id
+from processors.base import Emit, Record, SnapshotError, derived_id, load_snapshot
 
 SOURCE = "processor:twin-state"
 OUT_TOPIC = "twin.state"

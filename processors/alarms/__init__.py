@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from processors.alarms.engine import AlarmEngine, AlarmRules, SnapshotError, load_snapshot
+from processors.alarms.engine import AlarmEngine, AlarmRules
 from processors.alarms.rules import DEFAULT_RULES, Rule, RulesFile, parse_rules
+from processors.base import SnapshotError, load_snapshot
 
 __all__ = [
     "DEFAULT_RULES",

@@ -27,8 +27,7 @@ from processors.alarms.rules import (
     parse_rules,
     read_rules,
 )
-from processors.base import Emit, Record, derived_id
-from twin.errors import TwinError
+from processors.base import Emit, Record, derived_id, load_snapshot
 
 SOURCE = "processor:alarms"
 OUT_TOPIC = "twin.alarms"
@@ -48,26 +47,6 @@ ACTIVE_UNACK = "ACTIVE_UNACK"
 ACTIVE_ACK = "ACTIVE_ACK"
 CLEARED_UNACK = "CLEARED_UNACK"
 CLEARED_ACK = "CLEARED_ACK"
-
-
-class SnapshotError(TwinError):
-    """A processor snapshot cannot be restored (another format, a newer version, damaged JSON)."""
-
-
-def load_snapshot(data: bytes, fmt: str, version: int) -> dict[str, Any]:
-    """The JSON object of a snapshot, checked for its format name and version."""
-    try:
-        obj = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        msg = f"{fmt} snapshot is not JSON: {exc}"
-        raise SnapshotError(msg) from None
-    if not isinstance(obj, dict) or obj.get("format") != fmt:
-        msg = f"not a {fmt} snapshot"
-        raise SnapshotError(msg)
-    if obj.get("version") != version:
-        msg = f"{fmt} snapshot version {obj.get('version')!r} is not supported (expected {version})"
-        raise SnapshotError(msg)
-    return obj
 
 
 class AlarmRules:
