@@ -108,6 +108,7 @@ class Runner:
         return bytes(value) if isinstance(value, bytes | bytearray) else None
 
     async def agent(self, stream: StreamT[Any]) -> None:
+        await self.worker.start_ticker()
         self.stream = stream = stream.noack()  # type: ignore[attr-defined]
         send, pending = self.worker.send, self.pending
         stage = self.stage
@@ -151,7 +152,6 @@ class Runner:
             if stage.released:
                 self.pending.extend(m.token for m in stage.released)
                 stage.released.clear()
-            self.futures.extend(send(o) for o in stage.advance())
             events, self.pending[:] = list(self.pending), []
             futures, self.futures = self.futures, []
             snapshots = self.stage.snapshots()
@@ -270,7 +270,13 @@ class Worker:
         self.lines = Runner(self, self.line_stage, line_table, ps.checkpoint_events)
         app.agent(sources, name="machines")(self.machines.agent)
         app.agent(line_topic, name="lines")(self.lines.agent)
-        app.timer(ps.checkpoint_interval_s)(self._tick)
+        # Checkpoints run from a plain task, not ``app.timer``: Faust stops its timers before it waits
+        # for every consumed message to be acked at shutdown, which only a checkpoint does (a worker
+        # asked to stop would hang). The task ends once the consumer has stopped.
+        self._interval = ps.checkpoint_interval_s
+        self._ticker: asyncio.Task[None] | None = None
+        self._stopping = False
+        app.on_before_shutdown.connect(self._stop_ticker)  # type: ignore[arg-type]
         app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
 
     def caught_up(self, topic: str, partition: int) -> bool:
@@ -301,6 +307,23 @@ class Worker:
     async def _tick(self) -> None:
         for runner in (self.machines, self.lines):
             await runner.checkpoint()
+
+    async def start_ticker(self) -> None:
+        if self._ticker is None:
+            self._ticker = asyncio.ensure_future(self._tick_forever())
+
+    async def _tick_forever(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(self._interval)
+            try:
+                await self._tick()
+            except Exception:  # never let the checkpoint loop die silently: the worker would stall
+                log.exception("checkpoint failed")
+                await self.crash(DeliveryFailedError("checkpoint loop failed"))
+                return
+
+    async def _stop_ticker(self, app: Any, **_: Any) -> None:
+        self._stopping = True
 
     async def _on_revoked(self, app: Any, revoked: set[TP], **_: Any) -> None:
         await self._tick()

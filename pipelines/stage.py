@@ -35,13 +35,14 @@ from processors.twin import (
     pack,
     unpack,
 )
-from twin.codec import AvroCodec, DecodeError, RegistryUnavailableError
+from twin.codec import AvroCodec, DecodeError
 from twin.dlq import Headers, dead_letter_headers, dlq_name
 
 log = logging.getLogger(__name__)
 
 LINE_EVENTS_SUFFIX = "line-events"
 MERGED = (TELEMETRY, PRODUCTION, STATE)  # merged by event time per partition
+ADVANCE_STEP_MS = 1000  # event-time grid on which windows close and duration rules fire
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +133,6 @@ class Stage:
         """Process one message now; its outputs (or its dead letter)."""
         raise NotImplementedError
 
-    def advance(self) -> list[Outbound]:
-        """Let event time move on; what closes as a result."""
-        raise NotImplementedError
-
     # -- slots -------------------------------------------------------------------------------
 
     def slot(self, key: str, partition: int) -> _Slot:
@@ -186,8 +183,6 @@ class Stage:
         except DecodeError as exc:
             self.stats["dead_letters"] += 1
             return self.dead_letter(msg, exc)
-        except RegistryUnavailableError:
-            raise
 
     def dead_letter(self, msg: Inbound, error: BaseException) -> Outbound:
         headers = dead_letter_headers(msg.topic, msg.partition, msg.offset, error)
@@ -198,6 +193,30 @@ class Stage:
     def encode(self, emit: Emit) -> Outbound:
         real = self.prefix + emit.topic
         return Outbound(real, emit.key.encode(), self.codecs(real).encode(emit.record))
+
+    def _advance(self, partition: int, lag_ms: int = 0) -> list[Emit]:
+        """Let event time move on for the keys of ``partition`` when its watermark crosses a step.
+
+        Called after each input, at grid points of event time (not at checkpoints, which fall
+        wherever wall time puts them): a replay then closes windows and fires duration rules after
+        the same inputs as the first run, so derived records come out with the same content.
+        """
+        wm = self.watermarks.get(partition)
+        if wm is None:
+            return []
+        mark = (wm - lag_ms) // ADVANCE_STEP_MS * ADVANCE_STEP_MS
+        if self._advanced.get(partition) == mark:
+            return []
+        self._advanced[partition] = mark
+        emitted: list[Emit] = []
+        for slot in self.slots.values():
+            if slot.partition == partition:
+                emits = slot.twin.advance(mark)
+                if emits:
+                    slot.dirty = True
+                    emitted.extend(emits)
+        self.stats["emitted"] += len(emitted)
+        return emitted
 
     def _seen(self, slot: _Slot, msg: Inbound) -> bool:
         tp = f"{msg.topic}:{msg.partition}"
@@ -220,7 +239,7 @@ class MachineStage(Stage):
     name = "machines"
 
     def __init__(
-        self, config: TwinConfig, codecs: Codecs, line_topic: str, prefix: str = "", max_hold_s: float = 2.0
+        self, config: TwinConfig, codecs: Codecs, line_topic: str, prefix: str = "", max_hold_s: float = 5.0
     ) -> None:
         super().__init__(config, codecs, prefix)
         self.line_topic = line_topic
@@ -316,32 +335,12 @@ class MachineStage(Stage):
             return [self.dead_letter(msg, ProcessingError(f"{type(exc).__name__}: {exc}"))]
         self._fold(slot, msg, record.get("event_time"))
         self.stats["processed"] += 1
+        emits += self._advance(msg.partition)
         out = [self.encode(e) for e in emits]
         if forwards_to_line(topic, record):
             out.append(self._forward(topic, record, f"{msg.topic}:{msg.partition}", msg.offset))
         out.extend(self._forward(e.topic, e.record) for e in emits if forwards_to_line(e.topic, e.record))
         self.stats["emitted"] += len(emits)
-        return out
-
-    def advance(self) -> list[Outbound]:
-        """Let event time move on for every machine of every partition whose watermark moved."""
-        out: list[Outbound] = []
-        moved = {p: wm for p, wm in self.watermarks.items() if self._advanced.get(p) != wm}
-        if not moved:
-            return out
-        for slot in self.slots.values():
-            wm = moved.get(slot.partition)
-            if wm is None:
-                continue
-            emits = slot.twin.advance(wm)
-            if emits:
-                slot.dirty = True
-                out.extend(self.encode(e) for e in emits)
-                out.extend(
-                    self._forward(e.topic, e.record) for e in emits if forwards_to_line(e.topic, e.record)
-                )
-                self.stats["emitted"] += len(emits)
-        self._advanced.update(moved)
         return out
 
     def _forward(self, topic: str, record: Record, src: str | None = None, offset: int = -1) -> Outbound:
@@ -390,6 +389,7 @@ class LineStage(Stage):
         self._fold(slot, msg, record.get("event_time") if topic != KPIS else record.get("window_end"))
         self.stats["processed"] += 1
         self.stats["emitted"] += len(emits)
+        emits += self._advance(msg.partition, self._silence_ms())
         return [self.encode(e) for e in emits]
 
     def _duplicate(self, slot: _Slot, topic: str, record: Record, body: dict[str, Any]) -> bool:
@@ -411,27 +411,13 @@ class LineStage(Stage):
             seen[mark] = int(record["window_start"])
         return False
 
-    def advance(self) -> list[Outbound]:
-        """Close line windows held back by a machine that went silent.
+    def _silence_ms(self) -> int:
+        """How long a machine may stay silent before line windows stop waiting for it.
 
         Line windows normally close as their machines' windows arrive (all reported, or every machine
-        already past them), which depends only on what the machines sent, so a replay recomputes the
-        same figures. Only a machine silent for longer than ``silence_ms`` of the line's event time is
-        given up on here; a tighter bound would close windows early during a catch-up, when machines
-        on other partitions lag behind by minutes of event time.
+        already past them), which depends only on what the machines sent. Only a machine silent for
+        longer than this much of the line's event time is given up on; a tighter bound would close
+        windows early during a catch-up, when machines on other partitions lag by minutes.
         """
-        out: list[Outbound] = []
         kpi = self.config.kpi
-        silence_ms = int((max(kpi.window_sizes_s) + 2 * kpi.allowed_lateness_s) * 1000)
-        moved = {p: wm for p, wm in self.watermarks.items() if self._advanced.get(p) != wm}
-        for slot in self.slots.values():
-            wm = moved.get(slot.partition)
-            if wm is None:
-                continue
-            emits = slot.twin.advance(wm - silence_ms)
-            if emits:
-                slot.dirty = True
-                out.extend(self.encode(e) for e in emits)
-                self.stats["emitted"] += len(emits)
-        self._advanced.update(moved)
-        return out
+        return int((max(kpi.window_sizes_s) + 2 * kpi.allowed_lateness_s) * 1000)
