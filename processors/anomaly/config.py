@@ -37,6 +37,17 @@ class AnomalyConfig(BaseModel):
     state_groups: dict[str, str] = Field(default_factory=lambda: {"STARVED": "IDLE", "BLOCKED": "IDLE"})
     """Machine states (``factory.state``) that share one learned baseline: a starved or blocked
     machine idles like an idle one. Any other state is its own context; reasons are never used."""
+    unplanned_states: tuple[str, ...] = ("DOWN",)
+    """Machine states (``factory.state``; DOWN is "unplanned stop" in its schema) where slow signals
+    get no relaxation allowance (``relax_margin``): a stop that lasts longer, and so cools further,
+    than the stops learned so far is worth a look. In every other state a machine may wait as long
+    as it likes (a break, a starved line) and its slow signals may relax past the learned baseline."""
+    relax_margin: float = Field(2.0, ge=0)
+    """Settling (lag) model: after a change of state, a signal that drifts in the direction it
+    learned to drift in that state (a temperature cooling while idle) is not anomalous for the
+    multivariate detector while it stays within this multiple of its learned drift rate x time
+    since the change (a first-order relaxation never moves faster than it started) and does not turn
+    back; 0 disables the allowance."""
     confirm_hits: int = Field(3, ge=1)
     """A detector opens an episode after this many over-threshold readings..."""
     confirm_window: int = Field(5, ge=1)

@@ -92,10 +92,19 @@ class Context:
         self.smooth = Envelope(config.quantile, config.warmup_events)
         self.entries = 0  # times the machine entered this context
         self.settle_s: list[float] = []  # how long after entering it all signals were in envelope
+        # Settling (lag) model, learned while calibrating: per signal, its net drift (sum of its
+        # changes between consecutive readings in this context, transition jumps clipped) over the
+        # time it was observed, and the visits that contributed.
+        self.drift: list[float] = []
+        self.drift_s: list[float] = []
+        self.drift_visits: list[int] = []
 
     def add_signal(self, first_value: float) -> None:
         """A signal joined the machine; until it is calibrated here its envelopes are open."""
         self.regime.add_signal(first_value)
+        self.drift.append(0.0)
+        self.drift_s.append(0.0)
+        self.drift_visits.append(0)
         self.raw.add_signal()
         self.smooth.add_signal()
 
@@ -105,6 +114,22 @@ class Context:
         for i in range(len(self.raw.hi)):
             self.raw.freeze(i)
         self.calibrated = True
+
+    def learn_drift(self, i: int, change: float, dt_s: float, first_of_visit: bool) -> None:
+        """One change of signal ``i`` between consecutive readings ``dt_s`` apart in this context."""
+        self.drift[i] += change
+        self.drift_s[i] += dt_s
+        if first_of_visit:
+            self.drift_visits[i] += 1
+
+    def relaxation(self, i: int, scale: float) -> tuple[int, float]:
+        """(direction, rate per second) signal ``i`` learned to drift in while in this state; (0, 0)
+        when its net drift is within what the noise of the visits' end points explains (``scale``:
+        the signal's noise scale)."""
+        net, seconds, visits = self.drift[i], self.drift_s[i], self.drift_visits[i]
+        if seconds <= 0 or abs(net) <= 4.0 * scale * math.sqrt(2.0 * max(visits, 1)):
+            return 0, 0.0
+        return (1 if net > 0 else -1), abs(net) / seconds
 
     def regime_threshold(self, radius: float, margin: float) -> float:
         q = self.regime_q.get() if self.regime_n else None

@@ -7,12 +7,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from processors.anomaly.config import AnomalyConfig
 from processors.anomaly.context import Context
+from processors.anomaly.regime import FloatArray
 from processors.anomaly.signal import Signal
 from processors.base import Record, derived_id
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """Version of the snapshot layout and of the detectors' maths: part of every model_version."""
 
 SOURCE = "processor:anomaly"
@@ -21,6 +24,12 @@ LEVEL = "level-rise"
 STUCK = "stuck-sensor"
 DROPPED = "dropped-sensor"
 DETECTORS = (REGIME, LEVEL, STUCK, DROPPED)
+
+_FAST_ALPHA = 2.0 / (10 + 1)
+"""Smoothing (EWMA, span 10 readings) of the value the settling model watches for a turn back."""
+_RELAX_TOL = 4.0
+"""Noise scales of slack in the settling model: a turn back smaller than this, or a drift this much
+ahead of the learned rate x time, is noise."""
 
 
 @dataclass(slots=True)
@@ -86,6 +95,14 @@ class MachineModel:
     all_settled: bool = False
     buffer: list[list[float]] = field(default_factory=list)  # readings held back while in alarm
     recent: list[float] = field(default_factory=list)  # last raw multivariate scores
+    # Settling (lag) model, per signal, since the last change of context: the value just before
+    # it, the smoothed value, its extreme in the relaxation direction, and whether the signal has
+    # kept to a relaxation (not turned back, not outrun its learned rate).
+    prev_t: int | None = None  # event time of the previous reading
+    relax_v0: list[float | None] = field(default_factory=list)
+    relax_fast: list[float | None] = field(default_factory=list)
+    relax_ext: list[float | None] = field(default_factory=list)
+    relax_ok: list[bool] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name in DETECTORS:
@@ -133,6 +150,10 @@ class MachineModel:
                     ctx.add_signal(0.0 if value is None else value)
                 self.armed.append(False)
                 self.settled.append(False)
+                self.relax_v0.append(value)
+                self.relax_fast.append(None)
+                self.relax_ext.append(None)
+                self.relax_ok.append(True)
                 values.append(None)
             values[i] = value
         return values
@@ -149,6 +170,10 @@ class MachineModel:
         self.in_context = 0
         self.recent.clear()
         self.buffer.clear()
+        self.relax_v0 = [s.last for s in self.signals]
+        self.relax_fast = [None] * len(self.signals)
+        self.relax_ext = [None] * len(self.signals)
+        self.relax_ok = [True] * len(self.signals)
         self._context(key).entries += 1
 
     def process(self, telemetry: Record) -> list[Record]:  # noqa: PLR0912, PLR0915 - one reading, top to bottom
@@ -178,8 +203,17 @@ class MachineModel:
         alpha = 2.0 / (cfg.level_span + 1)
         smoothed = [s.smooth(v, alpha) for s, v in zip(signals, values, strict=True)]
         scale = [s.scale() for s in signals]
+        dt_s = 0.0 if self.prev_t is None else max(0.0, (t - self.prev_t) / 1000)
+        self.prev_t = t
+        if not ctx.calibrated:
+            # Settling model: how each signal drifts while in this state (its relaxation).
+            for i, (s, v, gap) in enumerate(zip(signals, values, ended_gaps, strict=True)):
+                if v is not None and s.last is not None and not gap and self.in_context > 0:
+                    limit = 4.0 * s.scale()  # a transition's jump is clipped, as for the noise scale
+                    ctx.learn_drift(i, min(max(v - s.last, -limit), limit), dt_s, self.in_context == 1)
+        free = self._relax(ctx, key, values, scale, (t - self.entered_at) / 1000)
         regime = ctx.regime
-        raw, nearest, dist = regime.score_one(x, scale)
+        raw, nearest, dist = regime.score_one(x, scale, free)
         # Persistence filter: a reading is only as abnormal as the least abnormal of the last
         # three, so the one or two samples of a fast transition never count.
         self.recent = [*self.recent[-2:], raw]
@@ -294,6 +328,9 @@ class MachineModel:
         regime_ep = self.episodes[REGIME]
         level_ep = self.episodes[LEVEL]
         quiet = not (regime_ep.open or hits[REGIME] or level_ep.open or hits[LEVEL]) and raw <= r_thr
+        # A reading with a signal excused as still relaxing teaches the memory nothing: the states
+        # it knows keep their settled levels.
+        quiet = quiet and free is None
         for i, (s, v, gap) in enumerate(zip(signals, values, ended_gaps, strict=True)):
             if gap and gap < s.dropped_thr:
                 s.learn_gap(gap, cfg)
@@ -319,6 +356,44 @@ class MachineModel:
                 self.buffer.clear()
                 regime_ep.close()
                 self.adopted += 1
+        return out
+
+    def _relax(
+        self, ctx: Context, key: str, values: list[float | None], scale: list[float], age_s: float
+    ) -> FloatArray | None:
+        """Settling (lag) model: per signal, the direction (-1, +1; 0: none) in which the
+        multivariate detector lets it differ from the known states at no cost, because it is still
+        relaxing after the change of state (drifting the way it learned to drift in this state, no
+        faster than its learned rate allows since the change, and not turned back). A turn back or
+        an outrun ends the allowance for the rest of the visit. None when no signal is relaxing."""
+        cfg = self.config
+        relaxing = ctx.calibrated and cfg.relax_margin > 0 and key not in cfg.unplanned_states
+        out: FloatArray | None = None
+        for i, v in enumerate(values):
+            if v is None:
+                continue
+            fast = self.relax_fast[i]
+            fast = v if fast is None else fast + (v - fast) * _FAST_ALPHA
+            self.relax_fast[i] = fast
+            if not relaxing or not self.relax_ok[i]:
+                continue
+            direction, rate = ctx.relaxation(i, scale[i])
+            if direction == 0:
+                continue
+            ext = self.relax_ext[i]
+            ext = fast if ext is None else (max(ext, fast) if direction > 0 else min(ext, fast))
+            self.relax_ext[i] = ext
+            v0 = self.relax_v0[i]
+            if v0 is None:
+                v0 = self.relax_v0[i] = v
+            tol = _RELAX_TOL * scale[i]
+            if direction * (ext - fast) > tol or direction * (v - v0) > cfg.relax_margin * rate * age_s + tol:
+                self.relax_ok[i] = False  # turned back, or faster than a relaxation: score as is
+                continue
+            if direction * (v - v0) > 0:  # it has moved that way since the change
+                if out is None:
+                    out = np.zeros(len(values))
+                out[i] = direction
         return out
 
     def _learn_signal(self, s: Signal, v: float, *, repeat: bool) -> None:

@@ -56,13 +56,18 @@ class RegimeDetector:
         column = np.full((self.size, 1), first_value)
         self.centres = np.hstack([self.centres, column])
 
-    def score_one(self, x: Sequence[float], scale: Sequence[float]) -> tuple[float, int, FloatArray]:
-        """(score, nearest prototype index or -1, per-signal distances in noise units)."""
-        score, i, z, _ = self.explain_one(x, scale)
+    def score_one(
+        self, x: Sequence[float], scale: Sequence[float], free: FloatArray | None = None
+    ) -> tuple[float, int, FloatArray]:
+        """(score, nearest prototype index or -1, per-signal distances in noise units).
+
+        ``free`` (optional, per signal -1, 0 or +1): a signal may lie below (-1) or above (+1) a
+        prototype at no distance, e.g. a temperature still relaxing after a change of state."""
+        score, i, z, _ = self.explain_one(x, scale, free)
         return score, i, z
 
     def explain_one(
-        self, x: Sequence[float], scale: Sequence[float]
+        self, x: Sequence[float], scale: Sequence[float], free: FloatArray | None = None
     ) -> tuple[float, int, FloatArray, FloatArray]:
         """``score_one`` plus each signal's signed residual in noise units: how much higher it is than
         both the nearest state and the state its *other* signals point to (leave-one-out): a
@@ -74,6 +79,8 @@ class RegimeDetector:
         sv = np.asarray(scale, dtype=np.float64)
         diff = (xv - self.centres) / sv
         np.clip(diff, -_Z_CAP, _Z_CAP, out=diff)
+        if free is not None:
+            diff[diff * free > 0] = 0.0
         z2 = diff * diff
         d2 = z2.sum(axis=1)
         i = int(d2.argmin())

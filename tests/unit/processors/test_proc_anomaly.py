@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Iterator
 
@@ -261,3 +262,64 @@ def test_snapshot_restore_with_state_context() -> None:
     restarted.restore("m", first_part.snapshot("m"))
     assert before + feed(iter(items[cut + 1 :]), restarted) == expected
     assert expected
+
+
+def lagged(
+    n: int, idle: Callable[[int], bool], bump: Callable[[int], float] | None = None
+) -> Iterator[Record]:
+    """A slow 'temperature' (first-order lag, 200 s time constant) that heats towards 40 while
+    running and cools towards 20 while idle, plus a fast 'flow'; ``bump(i)`` is added to the
+    temperature (a fault)."""
+    rng = random.Random(11)
+    current: str | None = None
+    temp = 40.0
+    for i in range(n):
+        want = "IDLE" if idle(i) else "RUNNING"
+        if want != current:
+            yield state("m", i, want, current)
+            current = want
+        is_idle = want == "IDLE"
+        temp += ((20.0 if is_idle else 40.0) - temp) * (1 - math.exp(-1 / 200))
+        value = temp + (bump(i) if bump is not None else 0.0) + rng.gauss(0, 0.05)
+        yield {
+            "event_id": derived_id("reading", "m", i), "event_time": T0 + i * 1000, "source": "t",
+            "correlation_id": derived_id("reading", "m", i), "line_id": "l", "machine_id": "m",
+            "machine_type": "x",
+            "channels": [
+                {"name": "temperature", "value": round(value, 2), "unit": "degC"},
+                {"name": "flow", "value": round((0.0 if is_idle else 0.35) + rng.gauss(0, 0.01), 3),
+                 "unit": "l/min"},
+            ],
+        }  # fmt: skip
+
+
+def short_idles_then_a_long_break(i: int) -> bool:
+    """400 s running and 100 s idle (the idle baseline only ever sees the start of a cool-down),
+    then from 3000 s a 1200 s break, then running again."""
+    if i < 3000:
+        return i % 500 >= 400
+    return i < 4200
+
+
+def test_slow_signal_relaxing_after_a_transition_does_not_alarm() -> None:
+    # During the long break the temperature cools from ~40 towards 20 with a 200 s lag, far below
+    # anything the short idles showed: it keeps relaxing the way it learned to, so no alarm.
+    emits = feed(lagged(5000, short_idles_then_a_long_break), AnomalyProcessor(CONFIG))
+    assert emits == [], [((e.record["event_time"] - T0) // 1000, e.record["detector"]) for e in emits]
+    # Without the settling allowance the same break is flagged: the model is what keeps it quiet.
+    no_lag = AnomalyProcessor(CONFIG.model_copy(update={"relax_margin": 0.0}))
+    assert any(
+        e.record["detector"] == "multivariate-regime"
+        for e in feed(lagged(5000, short_idles_then_a_long_break), no_lag)
+    )
+
+
+def test_rise_against_the_relaxation_direction_alarms() -> None:
+    # Half-way through the break the temperature climbs 6 degC in 60 s while it should be cooling.
+    def heat(i: int) -> float:
+        return 0.0 if i < 3600 else min(6.0, (i - 3600) * 0.1)
+
+    emits = feed(lagged(4200, short_idles_then_a_long_break, heat), AnomalyProcessor(CONFIG))
+    times = [(e.record["event_time"] - T0) // 1000 for e in emits]
+    assert times and 3600 <= min(times) <= 3720, times
+    assert emits[0].record["contributing"][0]["name"] == "temperature"

@@ -51,3 +51,13 @@ def test_missing_label_column_names_the_columns(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["eval", "anomalies", "--from-file", str(csv_path), "--machine-id", "p"])
     assert result.exit_code != 0
     assert "no label column 'anomaly'" in str(result.exception)
+
+
+@pytest.mark.slow
+def test_default_scenario_meets_the_quality_goal() -> None:
+    # The default 6 h scenario, seed 1, through the detectors (docs/anomaly-detection.md, Results).
+    from twin.cli.eval import evaluate_simulation
+
+    result = evaluate_simulation(None, 6.0, 1)
+    assert result.faults.recall >= 0.9, result.faults
+    assert result.faults.precision >= 0.8, result.faults
