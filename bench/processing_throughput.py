@@ -1,0 +1,310 @@
+"""Stream processing: the Faust worker next to a plain confluent-kafka loop running the same logic.
+
+(a) faust:  `twin process` (pipelines/processing.py): Faust agents, noack streams, checkpoints
+            (outputs acknowledged, snapshots on a table changelog, then offsets committed)
+(b) plain:  a confluent-kafka consume loop in this file driving the same MachineStage/LineStage
+            (decode → event-time merge → anomalies → alarms → KPI windows → twin state), with
+            the same forwarding through a line-events topic, snapshots to a compacted topic and
+            commits after the outputs and snapshots are acknowledged
+
+Both run as subprocesses on the same pre-produced simulator events (default line, seed 1), in
+alternating rounds, each with a fresh consumer group and fresh state. Throughput counts from the
+first committed offset to the last (start-up excluded); CPU is the worker process's own (all
+threads). Latency: each path then gets a live stream at 50% of its own measured maximum, with
+event_time stamped at send, and we read twin.state's broker timestamps: delivery latency = output
+timestamp - input event time. Needs the local stack (`twin infra up`).
+
+    .venv/bin/python bench/processing_throughput.py --hours 2 --rounds 2 --latency-s 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from pipelines.processing import twin_config
+from pipelines.stage import Codecs, Inbound, LineStage, MachineStage, Outbound
+from pipelines.topics import ensure_topics
+from processors.twin import MACHINE_INPUTS
+from producers.records import Outgoing
+from producers.session import ProduceSession, simulator_records
+from schemas import load_schema
+from sim import Simulator, load_factory
+from sim.loader import DEFAULT_FACTORY_PATH
+from twin.clients import kafka_admin, kafka_consumer, kafka_producer, schema_registry
+from twin.codec import AvroCodec
+from twin.settings import Settings
+from twin.topics import prefixed
+from twin.topics import topic as catalog_topic
+
+ROOT = Path(__file__).resolve().parents[1]
+START_MS = 1_764_000_000_000
+
+
+# -- (b) the plain loop ------------------------------------------------------------------------
+def plain_worker(prefix: str, group: str) -> None:
+    """Consume, process with the same stages, produce, snapshot, commit; until SIGTERM."""
+    settings = Settings()
+    settings.processors.factory_file = DEFAULT_FACTORY_PATH
+    config = twin_config(settings)
+    registry = schema_registry(settings)
+
+    def codec(real: str) -> AvroCodec:
+        schema = load_schema(catalog_topic(real[len(prefix) :]).value_schema)
+        return AvroCodec(registry, f"{real}-value", schema.text, logical_types=False)
+
+    codecs = Codecs(codec)
+    line_topic, changelog = f"{group}-line-events", f"{group}-state"
+    admin = kafka_admin(settings)
+    from confluent_kafka.admin import NewTopic
+
+    for future in admin.create_topics(
+        [NewTopic(line_topic, 6, 1), NewTopic(changelog, 6, 1, config={"cleanup.policy": "compact"})]
+    ).values():
+        future.result(30)
+    machines = MachineStage(config, codecs, line_topic, prefix)
+    lines = LineStage(config, codecs, prefix)
+    producer = kafka_producer(settings, **{"linger.ms": 5})
+    consumer = kafka_consumer(settings, group_id=group)
+    consumer.subscribe([prefix + t for t in MACHINE_INPUTS] + [line_topic])
+    running = [True]
+    signal.signal(signal.SIGTERM, lambda *_: running.__setitem__(0, False))
+
+    def caught_up(topic: str, partition: int) -> bool:
+        seen = machines.last_offset.get((topic, partition))
+        _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+        return (
+            high is not None
+            and high >= 0
+            and ((seen is None and high == 0) or (seen is not None and seen + 1 >= high))
+        )
+
+    def send(outs: list[Outbound]) -> None:
+        for o in outs:
+            while True:
+                try:
+                    producer.produce(o.topic, o.value, o.key, headers=o.headers)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+
+    offsets: dict[tuple[str, int], int] = {}
+    last_checkpoint = time.monotonic()
+    while running[0]:
+        batch = consumer.consume(500, 0.2)
+        now = time.monotonic()
+        for msg in batch:
+            if msg.error() is not None:
+                continue
+            inbound = Inbound(
+                msg.topic() or "", msg.partition() or 0, msg.offset() or 0, msg.key(), msg.value()
+            )
+            if inbound.topic == line_topic:
+                send(lines.handle(inbound))
+                lines.released.append(inbound)
+            else:
+                send(machines.offer(inbound, now))
+        send(machines.release(caught_up, now))
+        for stage in (machines, lines):
+            for m in stage.released:
+                offsets[(m.topic, m.partition)] = m.offset + 1
+            stage.released.clear()
+        if offsets and (now - last_checkpoint >= 1.0 or len(batch) == 0):
+            # Same order as the Faust runner: outputs acknowledged, then snapshots, then offsets.
+            producer.flush(60)
+            for stage in (machines, lines):
+                for snap in stage.snapshots():
+                    producer.produce(changelog, snap.data, snap.key, partition=snap.partition)
+            producer.flush(60)
+            consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
+            )
+            offsets.clear()
+            last_checkpoint = now
+    consumer.close()
+
+
+# -- the harness --------------------------------------------------------------------------------
+def committed(settings: Settings, group: str, tps: list[TopicPartition]) -> int:
+    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": group})
+    try:
+        for _ in range(60):
+            try:
+                return sum(max(tp.offset, 0) for tp in consumer.committed(tps, timeout=10))
+            except KafkaException:
+                time.sleep(0.5)
+        return 0
+    finally:
+        consumer.close()
+
+
+def input_tps(prefix: str) -> list[TopicPartition]:
+    return [TopicPartition(prefix + t, p) for t in MACHINE_INPUTS for p in range(catalog_topic(t).partitions)]
+
+
+def start(path: str, prefix: str, group: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TWIN_PROCESSORS__TOPIC_PREFIX": prefix}
+    if path == "faust":
+        cmd = [sys.executable, "-m", "twin", "process", "--app-id", group, "--metrics-port", "0",
+               "--no-create-topics", "--factory", str(DEFAULT_FACTORY_PATH)]  # fmt: skip
+    else:
+        cmd = [sys.executable, __file__, "plain", "--prefix", prefix, "--group", group]
+    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def throughput(settings: Settings, path: str, prefix: str, total: int) -> tuple[float, float]:
+    """(events/s wall, events per CPU-second) from the first commit to the last."""
+    group = f"bench-{path}-{uuid.uuid4().hex[:6]}"
+    tps = input_tps(prefix)
+    proc = start(path, prefix, group)
+    ps = psutil.Process(proc.pid)
+    try:
+        first = 0
+        while (first := committed(settings, group, tps)) == 0:
+            time.sleep(0.05)
+        t0, cpu0 = time.perf_counter(), sum(ps.cpu_times()[:2])
+        while (done := committed(settings, group, tps)) < total:
+            if proc.poll() is not None:
+                msg = f"{path} worker exited with {proc.returncode}"
+                raise RuntimeError(msg)
+            time.sleep(0.1)
+        wall, cpu = time.perf_counter() - t0, sum(ps.cpu_times()[:2]) - cpu0
+        return (done - first) / wall, (done - first) / cpu
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+
+
+def latency(settings: Settings, path: str, rate: float, seconds: float) -> list[float]:
+    """Milliseconds from an input's event time to its twin.state output on the broker."""
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    ensure_topics(settings, prefixed(prefix))
+    group = f"bench-{path}-{uuid.uuid4().hex[:6]}"
+    proc = start(path, prefix, group)
+    try:
+        time.sleep(12)  # start-up and group join before the clock starts
+        session = ProduceSession(settings)
+        for t in ("factory.telemetry", "factory.production", "factory.state"):
+            session.codec(prefix + t, catalog_topic(t).value_schema)
+        sim = Simulator(load_factory(), seed=3, start_time_ms=int(time.time() * 1000))
+        source = simulator_records(sim, 3, int(time.time() * 1000))
+        t0 = time.monotonic()
+        n = 0
+        while time.monotonic() - t0 < seconds:
+            due = t0 + n / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            o = next(source)
+            record = {**o.record, "event_time": int(time.time() * 1000)}
+            value = session.codec(prefix + o.topic).encode(record)
+            session.publisher.publish(prefix + o.topic, o.key, value)
+            n += 1
+        session.publisher.flush(60)
+        session.close()
+        time.sleep(5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    return state_latencies(settings, prefix + "twin.state")
+
+
+def state_latencies(settings: Settings, topic: str) -> list[float]:
+    codec = AvroCodec(
+        schema_registry(settings), f"{topic}-value", load_schema("twin_state").text, logical_types=False
+    )
+    consumer = kafka_consumer(settings, group_id=f"bench-reader-{uuid.uuid4().hex[:6]}")
+    ends: dict[int, int] = {}
+    for p in range(catalog_topic("twin.state").partitions):
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        if high > low:
+            ends[p] = high
+    consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+    out: list[float] = []
+    deadline = time.monotonic() + 60
+    while ends and time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is None or msg.error() is not None:
+            continue
+        out.append(msg.timestamp()[1] - codec.decode(msg.value())["event_time"])
+        if (msg.offset() or 0) + 1 >= ends.get(msg.partition() or 0, 0):
+            ends.pop(msg.partition() or 0, None)
+    consumer.close()
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "plain"])
+    parser.add_argument("--prefix", default="")
+    parser.add_argument("--group", default="")
+    parser.add_argument("--hours", type=float, default=2.0, help="simulated hours of input")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--latency-s", type=float, default=20.0)
+    args = parser.parse_args()
+    if args.mode == "plain":
+        plain_worker(args.prefix, args.group)
+        return
+
+    settings = Settings()
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    ensure_topics(settings, prefixed(prefix))
+    sim = Simulator(load_factory(), seed=1, start_time_ms=START_MS)
+    records = list(simulator_records(sim, 1, START_MS, START_MS + int(args.hours * 3_600_000)))
+    session = ProduceSession(settings)
+    for t in ("factory.telemetry", "factory.production", "factory.state"):
+        session.codec(prefix + t, catalog_topic(t).value_schema)
+    session.run([Outgoing(prefix + o.topic, o.key, o.record) for o in records])
+    session.publisher.flush(60)
+    session.close()
+    total = len(records)
+
+    results: dict[str, list[tuple[float, float]]] = {"faust": [], "plain": []}
+    for _ in range(args.rounds):
+        for path in ("faust", "plain"):
+            results[path].append(throughput(settings, path, prefix, total))
+    rates = {
+        p: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r))
+        for p, r in results.items()
+    }
+    lat = {p: latency(settings, p, 0.5 * rates[p][0], args.latency_s) for p in ("faust", "plain")}
+
+    print(f"{total:,} simulator events ({args.hours:g} simulated hours), {args.rounds} rounds per path")
+    print(
+        "| path | wall events/s (median) | events per CPU-second (median) | latency p50 / p99 at 50% load |"
+    )
+    print("| --- | --- | --- | --- |")
+    for path, label in (
+        ("faust", "(a) Faust worker (`twin process`)"),
+        ("plain", "(b) plain confluent-kafka loop"),
+    ):
+        w, c = rates[path]
+        print(f"| {label} | {w:,.0f} | {c:,.0f} | {pct(lat[path], 0.5):,.0f} ms / {pct(lat[path], 0.99):,.0f} ms "
+              f"({len(lat[path]):,} outputs at {0.5 * w:,.0f} events/s) |")  # fmt: skip
+    print(
+        f"\nratio (a)/(b): wall {rates['faust'][0] / rates['plain'][0]:.2f}, "
+        f"CPU {rates['faust'][1] / rates['plain'][1]:.2f}"
+    )
+    print(json.dumps({"rounds": results}, indent=None))
+
+
+if __name__ == "__main__":
+    main()
