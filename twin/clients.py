@@ -69,12 +69,12 @@ def schema_registry(settings: Settings) -> SchemaRegistryClient:
 def cassandra_cluster(settings: Settings, **overrides: Any) -> Cluster:
     from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-    from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+    from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
 
     cfg = settings.cassandra
     profile = ExecutionProfile(
         load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=cfg.local_dc)),
-        request_timeout=overrides.pop("request_timeout", 10.0),
+        request_timeout=overrides.pop("request_timeout", cfg.request_timeout_s),
     )
     kwargs: dict[str, Any] = {
         "contact_points": cfg.contact_points,
@@ -82,6 +82,9 @@ def cassandra_cluster(settings: Settings, **overrides: Any) -> Cluster:
         "connect_timeout": cfg.connect_timeout_s,
         "execution_profiles": {EXEC_PROFILE_DEFAULT: profile},
         "protocol_version": 5,
+        # The driver's default waits grow to 10 minutes and give up after 64 attempts; a restarted
+        # node should be back in use within seconds, however long the outage lasted.
+        "reconnection_policy": ExponentialReconnectionPolicy(0.5, 5.0, max_attempts=None),
     }
     if cfg.username is not None:
         password = cfg.password.get_secret_value() if cfg.password else ""

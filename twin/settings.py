@@ -94,6 +94,12 @@ class CassandraSettings(BaseModel):
     keyspace: str = "factory_twin"
     replication_factor: int = 1
     connect_timeout_s: float = 5.0
+    request_timeout_s: float = Field(default=10.0, gt=0, description="per-request timeout of the sink")
+    max_in_flight: int = Field(default=128, gt=0, description="concurrent writes per sink process")
+    ttl_s: dict[str, int] = Field(
+        default_factory=lambda: {"telemetry": 30 * 86400},
+        description="per-table TTL in seconds (table name -> seconds); 0 or absent: keep forever",
+    )
 
 
 class ElasticsearchSettings(BaseModel):
@@ -104,6 +110,8 @@ class ElasticsearchSettings(BaseModel):
     ca_certs: Path | None = None
     verify_certs: bool = True
     index_prefix: str = "twin"
+    retention_days: int = Field(default=30, ge=1, description="daily indices older than this are deleted")
+    request_timeout_s: float = Field(default=30.0, gt=0)
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``elasticsearch.Elasticsearch``."""
@@ -168,6 +176,17 @@ class ProcessorSettings(BaseModel):
     session_timeout_s: float = Field(default=10.0, gt=0, description="dead worker detected after")
 
 
+class SinkSettings(BaseModel):
+    """The history sinks (``twin sink cassandra|elasticsearch``)."""
+
+    group_prefix: str = Field(default="twin-sink", description="consumer group = <prefix>-<sink>")
+    topic_prefix: str = Field(default="", description="namespace prepended to every catalog topic")
+    batch_max: int = Field(default=2000, gt=0, description="records per write batch")
+    batch_wait_s: float = Field(default=0.25, gt=0, description="longest wait to fill a batch")
+    retry_initial_s: float = Field(default=0.5, gt=0, description="first back-off after a failed write")
+    retry_max_s: float = Field(default=15.0, gt=0, description="longest back-off while a store is down")
+
+
 class Settings(BaseSettings):
     """Everything configurable in Factory Twin."""
 
@@ -193,6 +212,7 @@ class Settings(BaseSettings):
     infra: InfraSettings = Field(default_factory=InfraSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     processors: ProcessorSettings = Field(default_factory=ProcessorSettings)
+    sinks: SinkSettings = Field(default_factory=SinkSettings)
 
     @model_validator(mode="after")
     def _default_to_local_stack(self) -> Settings:

@@ -10,11 +10,15 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from twin import __version__
+from twin.cli import db as db_cmd
 from twin.cli import demo as demo_cmd
 from twin.cli import eval as eval_cmd
 from twin.cli import infra as infra_cmd
 from twin.cli import process as process_cmd
 from twin.cli import produce as produce_cmd
+from twin.cli import query as query_cmd
+from twin.cli import search as search_cmd
+from twin.cli import sink as sink_cmd
 from twin.cli import topics as topics_cmd
 from twin.cli.state import state
 from twin.errors import TwinError
@@ -35,9 +39,13 @@ app = typer.Typer(
 app.add_typer(infra_cmd.app, name="infra")
 app.add_typer(topics_cmd.app, name="topics")
 app.add_typer(eval_cmd.app, name="eval")
+app.add_typer(sink_cmd.app, name="sink")
+app.add_typer(db_cmd.app, name="db")
+app.add_typer(query_cmd.app, name="query")
 app.command("demo")(demo_cmd.demo)
 app.command("produce")(produce_cmd.produce)
 app.command("process")(process_cmd.process)
+app.command("search")(search_cmd.search)
 
 
 def _version(value: bool) -> None:

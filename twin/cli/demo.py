@@ -42,7 +42,11 @@ def demo(
         f"{len(report)} catalog items checked, {created} topics created; schemas registered (BACKWARD)"
     )
 
-    console.rule("3. processing worker")
+    console.rule("3. history stores and sinks")
+    _migrate(settings)
+    sinks = _start_sinks(settings)
+
+    console.rule("4. processing worker")
     derived_before = _end_offsets(settings, DERIVED_TOPICS)
     _skip_history(settings)
     worker = _start_worker(settings)
@@ -50,21 +54,26 @@ def demo(
     watcher.start()
     console.print(f"twin process (pid {worker.pid}): anomalies and alarms print below as they happen")
 
-    console.rule(f"4. the simulated line at {speed:g}x for {duration:g}s")
+    console.rule(f"5. the simulated line at {speed:g}x for {duration:g}s")
     before = _end_offsets(settings)
+    run_started_ms = int(time.time() * 1000)
     try:
-        per_topic = _stream(settings, duration, speed, seed)
-        after = _end_offsets(settings)
-        _drain(settings, after, worker)
+        try:
+            per_topic = _stream(settings, duration, speed, seed)
+            after = _end_offsets(settings)
+            _drain(settings, after, worker)
+        finally:
+            worker.terminate()
+            worker.wait(60)
+            watcher.stop()
+            _delete_internal_topics(settings)
+        counts = "  ".join(f"{t} {watcher.counts.get(t, 0):,}" for t in DERIVED_TOPICS)
+        console.print(f"derived from this run: {counts}")
+        _drain_sinks(settings, sinks)
     finally:
-        worker.terminate()
-        worker.wait(60)
-        watcher.stop()
-        _delete_internal_topics(settings)
-    counts = "  ".join(f"{t} {watcher.counts.get(t, 0):,}" for t in DERIVED_TOPICS)
-    console.print(f"derived from this run: {counts}")
+        _stop_sinks(sinks)
 
-    console.rule("5. read back")
+    console.rule("6. read back")
     written = {t: sum(after[tp] - before.get(tp, 0) for tp in after if tp[0] == t) for t in SIM_TOPICS}
     decoded = _read_back(settings, before, after)
     for t in SIM_TOPICS:
@@ -75,7 +84,9 @@ def demo(
         msg = "the demo could not read back everything it produced"
         raise InfraError(msg)
 
-    console.rule("6. status")
+    _show_history(settings, run_started_ms)
+
+    console.rule("7. status")
     console.print(_table(infra.status()))
     s = settings
     console.print(
@@ -85,6 +96,8 @@ def demo(
         f"  Cassandra        {','.join(s.cassandra.contact_points)}:{s.cassandra.port}\n"
         f"  Elasticsearch    {s.elasticsearch.url}\n"
         f"  Logs             twin infra logs <server>   (files under {s.infra.root / 'logs'})\n"
+        "  History          twin query alarms --since 1h   |   twin query kpis --machine M1 --since 1h\n"
+        '  Search           twin search "down" --since 1h\n'
         "  More events      twin produce --rate 5000 --duration 30"
     )
     if keep_running:
@@ -319,3 +332,162 @@ class _Watcher:
                         f"score {r['score']:.2f} > {r['threshold']:.2f}  ({signals})"
                     )
         consumer.close()
+
+
+SINKS = ("cassandra", "elasticsearch")
+
+
+def _migrate(settings: Settings) -> None:
+    """``twin db migrate``: the keyspace, tables and TTLs (a no-op when already there)."""
+    from sinks.cassandra.connection import connect
+    from sinks.cassandra.schema import Migrator, replication
+
+    cluster, session = connect(settings)
+    try:
+        migrator = Migrator(session, settings.cassandra.keyspace)
+        report = migrator.migrate(
+            replication_options=replication(settings.cassandra.replication_factor),
+            ttl_s=settings.cassandra.ttl_s,
+        )
+    finally:
+        cluster.shutdown()
+    new = ", ".join(m.label for m in report.applied) or "none"
+    console.print(f"Cassandra keyspace {report.keyspace}: migrations applied now: {new}")
+
+
+def _sink_topics(name: str) -> tuple[str, ...]:
+    if name == "cassandra":
+        from sinks.cassandra import CassandraSink
+
+        return CassandraSink.topics
+    from sinks.elasticsearch import ElasticsearchSink
+
+    return ElasticsearchSink.topics
+
+
+def _sink_group(settings: Settings, name: str) -> str:
+    return f"{settings.sinks.group_prefix}-{name}"
+
+
+def _start_sinks(settings: Settings) -> dict[str, Any]:
+    """``twin sink cassandra`` and ``twin sink elasticsearch`` as child processes.
+
+    A sink group that has never committed starts at the end of its topics (the demo shows this
+    run); one that has keeps its place, so nothing produced between demos is left out of history.
+    """
+    import subprocess
+    import sys
+
+    from confluent_kafka import TopicPartition
+
+    from twin.clients import kafka_consumer
+
+    log_dir = settings.infra.root / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs: dict[str, Any] = {}
+    for name in SINKS:
+        group = _sink_group(settings, name)
+        ends = _end_offsets(settings, _sink_topics(name))
+        consumer = kafka_consumer(settings, group_id=group)
+        try:
+            committed = _retry_coordinator(
+                lambda c=consumer, e=ends: c.committed([TopicPartition(t, p) for t, p in e], timeout=10)
+            )
+            if all(tp.offset < 0 for tp in committed):
+                offsets = [TopicPartition(t, p, off) for (t, p), off in ends.items()]
+                _retry_coordinator(lambda c=consumer, o=offsets: c.commit(offsets=o, asynchronous=False))
+        finally:
+            consumer.close()
+        with (log_dir / f"demo-sink-{name}.log").open("ab") as log:
+            procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "twin", "sink", name, "--metrics-port", "0", "--no-create-topics"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        console.print(f"twin sink {name} (pid {procs[name].pid}, group {group})")
+    return procs
+
+
+def _retry_coordinator(call: Any) -> Any:
+    """``call()``, retried while a fresh broker loads its group coordinator."""
+    from confluent_kafka import KafkaException
+
+    for attempt in range(60):
+        try:
+            return call()
+        except KafkaException:
+            if attempt == 59:
+                raise
+            time.sleep(0.5)
+    return None
+
+
+def _drain_sinks(settings: Settings, procs: dict[str, Any], limit_s: float = 180) -> None:
+    """Until each sink has committed everything now on its topics (rows written, then commit)."""
+    from confluent_kafka import KafkaException, TopicPartition
+
+    from twin.clients import kafka_consumer
+
+    with console.status("writing history to Cassandra and Elasticsearch…"):
+        for name, proc in procs.items():
+            ends = _end_offsets(settings, _sink_topics(name))
+            consumer = kafka_consumer(settings, group_id=_sink_group(settings, name))
+            try:
+                deadline = time.monotonic() + limit_s
+                while True:
+                    if proc.poll() is not None:
+                        log = f".twin/logs/demo-sink-{name}.log"
+                        msg = f"twin sink {name} exited with {proc.returncode}; see {log}"
+                        raise InfraError(msg)
+                    try:
+                        committed = consumer.committed([TopicPartition(t, p) for t, p in ends], timeout=10)
+                    except KafkaException:
+                        committed = []
+                    if committed and all(tp.offset >= ends[(tp.topic, tp.partition)] for tp in committed):
+                        break
+                    if time.monotonic() > deadline:
+                        msg = f"twin sink {name} did not catch up within {limit_s:g}s"
+                        raise InfraError(msg)
+                    time.sleep(0.5)
+            finally:
+                consumer.close()
+    console.print("history written: every event of this run is in Cassandra and Elasticsearch")
+
+
+def _stop_sinks(procs: dict[str, Any]) -> None:
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs.values():
+        try:
+            proc.wait(30)
+        except Exception:
+            proc.kill()
+            proc.wait(10)
+
+
+def _show_history(settings: Settings, since_ms: int) -> None:
+    """What the stores now hold for this run, read back the way `twin query` and `twin search` do."""
+    from datetime import UTC, datetime
+
+    from sinks.cassandra.connection import connect
+    from sinks.cassandra.queries import History
+    from sinks.cassandra.rows import ALARM_STATUSES
+    from sinks.elasticsearch import search
+    from twin.clients import elasticsearch
+
+    since = datetime.fromtimestamp(since_ms / 1000, tz=UTC)
+    cluster, session = connect(settings)
+    try:
+        history = History(session, settings.cassandra.keyspace)
+        alarms = list(history.alarms_by_status(ALARM_STATUSES, since_ms=since_ms, limit=1000))
+    finally:
+        cluster.shutdown()
+    client = elasticsearch(settings)
+    try:
+        found = search(client, "", index_prefix=settings.elasticsearch.index_prefix, since=since, limit=1000)
+    finally:
+        client.close()
+    console.print(
+        f"Cassandra: {len(alarms)} alarms raised in this run on record (twin query alarms); "
+        f"Elasticsearch: {len(found)} alarms, anomalies and machine events searchable (twin search)"
+    )

@@ -9,8 +9,8 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,13 +61,7 @@ class Namespace:
         return records
 
     def publish(self, records: list[Outgoing]) -> None:
-        session = ProduceSession(self.settings)
-        for name in {o.topic for o in records}:
-            session.codec(self.name(name), catalog_topic(name).value_schema)
-        stats = session.run([Outgoing(self.name(o.topic), o.key, o.record) for o in records])
-        session.publisher.flush(60)
-        session.close()
-        assert stats.acked == len(records) and stats.failed == 0
+        publish(self.settings, self.prefix, records)
 
     def start_worker(self, tag: str = "w") -> subprocess.Popen[bytes]:
         env = dict(os.environ)
@@ -162,6 +156,29 @@ def namespace(settings: Settings, tmp_path: Path) -> Iterator[Namespace]:
         yield ns
     finally:
         ns.stop_all()
+        delete_topics(settings, lambda n: n.startswith((ns.prefix, f"{ns.app_id}-")))
+
+
+def publish(settings: Settings, prefix: str, records: list[Outgoing]) -> None:
+    """Produce catalog ``records`` into the ``prefix`` namespace; every one acknowledged."""
+    session = ProduceSession(settings)
+    for name in {o.topic for o in records}:
+        session.codec(prefix + name, catalog_topic(name).value_schema)
+    stats = session.run([Outgoing(prefix + o.topic, o.key, o.record) for o in records])
+    session.publisher.flush(60)
+    session.close()
+    assert stats.acked == len(records) and stats.failed == 0
+
+
+def delete_topics(settings: Settings, doomed: Callable[[str], bool]) -> None:
+    """Delete the topics a test made (a broker full of old test topics slows every client's metadata)."""
+    from twin.clients import kafka_admin
+
+    admin = kafka_admin(settings)
+    names = [n for n in admin.list_topics(timeout=10).topics if doomed(n)]
+    for future in admin.delete_topics(names, operation_timeout=30).values() if names else ():
+        with suppress(KafkaException):
+            future.result(30)
 
 
 def windows_recomputed(production: list[Outgoing], size_s: int, until_ms: int) -> Counter[tuple[str, int]]:
