@@ -16,7 +16,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
@@ -187,6 +187,43 @@ class SinkSettings(BaseModel):
     retry_max_s: float = Field(default=15.0, gt=0, description="longest back-off while a store is down")
 
 
+# Asymmetric algorithms need a public key file; HMAC ones a shared secret. "none" is never allowed.
+JwtAlgorithm = Literal["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA"]
+
+
+class GatewaySettings(BaseModel):
+    """The websocket/REST gateway that streams the live twin to WebXR clients."""
+
+    host: str = Field(default="127.0.0.1", description="interface to bind (0.0.0.0: all)")
+    port: int = Field(default=8765, ge=0, le=65535, description="HTTP + websocket port")
+    topic_prefix: str = Field(default="", description="namespace prepended to every catalog topic")
+    dev_mode: bool = Field(
+        default=False, description="random secret, printed tokens, /api/dev/token; never in production"
+    )
+    jwt_secret: SecretStr | None = Field(default=None, description="HMAC key for HS* tokens")
+    jwt_public_key_file: Path | None = Field(default=None, description="PEM public key for RS*/ES*/EdDSA")
+    jwt_algorithm: JwtAlgorithm = Field(default="HS256", description="the one algorithm tokens may use")
+    jwt_audience: str = Field(default="factory-twin-gateway", description="required `aud` claim")
+    jwt_issuer: str = Field(default="factory-twin", description="required `iss` claim")
+    jwt_leeway_s: float = Field(default=30.0, ge=0, description="clock skew allowed on exp/nbf/iat")
+    dev_token_ttl_s: int = Field(default=12 * 3600, gt=0, description="lifetime of dev-mode tokens")
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="browser Origins allowed to connect; empty: no browser"
+    )
+    max_frame_bytes: int = Field(default=64 * 1024, gt=0, description="largest client message accepted")
+    ping_interval_s: float = Field(default=20.0, gt=0, description="websocket ping period")
+    ping_timeout_s: float = Field(default=20.0, gt=0, description="close a client whose pong is this late")
+    queue_max_frames: int = Field(default=1000, gt=0, description="frames pending per client before 4008")
+    slow_client_timeout_s: float = Field(
+        default=5.0, gt=0, description="close a client whose oldest pending frame waits longer (4008)"
+    )
+    resume_buffer_frames: int = Field(default=10_000, gt=0, description="recent frames kept for resume")
+    client_msg_rate: float = Field(default=5.0, gt=0, description="client messages per second allowed")
+    client_msg_burst: int = Field(default=20, gt=0, description="client message burst allowed")
+    max_clients: int = Field(default=5000, gt=0, description="websocket connections per process")
+    history_max: int = Field(default=1000, gt=0, description="recent alarms / KPIs kept for REST")
+
+
 class Settings(BaseSettings):
     """Everything configurable in Factory Twin."""
 
@@ -213,6 +250,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     processors: ProcessorSettings = Field(default_factory=ProcessorSettings)
     sinks: SinkSettings = Field(default_factory=SinkSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
 
     @model_validator(mode="after")
     def _default_to_local_stack(self) -> Settings:

@@ -13,6 +13,7 @@ from twin import __version__
 from twin.cli import db as db_cmd
 from twin.cli import demo as demo_cmd
 from twin.cli import eval as eval_cmd
+from twin.cli import gateway as gateway_cmd
 from twin.cli import infra as infra_cmd
 from twin.cli import process as process_cmd
 from twin.cli import produce as produce_cmd
@@ -46,6 +47,7 @@ app.command("demo")(demo_cmd.demo)
 app.command("produce")(produce_cmd.produce)
 app.command("process")(process_cmd.process)
 app.command("search")(search_cmd.search)
+app.command("gateway")(gateway_cmd.gateway)
 
 
 def _version(value: bool) -> None:

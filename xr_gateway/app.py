@@ -1,0 +1,60 @@
+"""The ASGI app: ``create_app(settings, gw, verifier)`` for uvicorn (``twin gateway``) or tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from twin.settings import Settings
+from xr_gateway import rest
+from xr_gateway.auth import TokenVerifier
+from xr_gateway.history import HistoryStore
+from xr_gateway.service import Gateway
+from xr_gateway.session import websocket_endpoint
+from xr_gateway.settings import GatewaySettings
+
+
+def create_app(
+    settings: Settings,
+    gw: GatewaySettings,
+    verifier: TokenVerifier,
+    *,
+    history: HistoryStore | None = None,
+    kafka: bool = True,
+) -> FastAPI:
+    """The gateway app. ``kafka=False`` runs without the feed and commands (tests drive the hub)."""
+    gateway = Gateway(settings, gw, verifier, history=history, kafka=kafka)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    app = FastAPI(
+        title="Factory Twin XR gateway",
+        summary="Live twin state over websockets (/ws) and REST, for WebXR clients",
+        description="Websocket protocol: see docs/gateway.md. REST under /api needs a Bearer token.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    if gw.allowed_origins:
+        # The same allowlist as the websocket: the WebXR client calls REST from the browser too.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(gateway.allowed_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization"],
+        )
+    app.include_router(rest.ops)
+    app.include_router(rest.api)
+    if gw.dev_mode:
+        app.include_router(rest.dev)
+    app.add_api_websocket_route("/ws", websocket_endpoint)
+    return app

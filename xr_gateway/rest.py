@@ -1,0 +1,134 @@
+"""REST endpoints (OpenAPI at ``/docs``): health, readiness, machines, recent alarms and KPIs,
+Prometheus ``/metrics``, and the dev-mode token endpoint.
+
+``/health``, ``/ready`` and ``/metrics`` are open (probes and scrapers; keep the port internal or put
+a proxy in front); everything under ``/api`` needs a viewer or operator token as a Bearer header.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from xr_gateway.auth import AuthError, Principal, Role
+from xr_gateway.service import Gateway
+
+_bearer = HTTPBearer(auto_error=False, description="a gateway JWT (viewer or operator)")
+
+ops = APIRouter(tags=["operations"])
+api = APIRouter(prefix="/api", tags=["twin"])
+dev = APIRouter(prefix="/api/dev", tags=["dev mode"])
+
+
+def gateway_of(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+GatewayDep = Annotated[Gateway, Depends(gateway_of)]
+
+
+def principal(
+    gateway: GatewayDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    try:
+        return gateway.verifier.verify(credentials.credentials if credentials else None)
+    except AuthError as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+
+
+Authorized = Annotated[Principal, Depends(principal)]
+
+
+@ops.get("/health", summary="Liveness: the process answers")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@ops.get("/ready", summary="Readiness: twin.state read to its end and the Kafka feed running")
+def ready(gateway: GatewayDep, response: Response) -> dict[str, Any]:
+    ok = gateway.ready
+    if not ok:
+        response.status_code = 503
+    feed = gateway.feed
+    return {
+        "ready": ok,
+        "snapshot_loaded": gateway.hub.ready.is_set(),
+        "feed_error": str(feed.error) if feed is not None and feed.error is not None else None,
+        "machines": len(gateway.hub.states),
+        "clients": len(gateway.hub.clients),
+        "seq": gateway.hub.seq,
+    }
+
+
+@ops.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def prometheus() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+@api.get("/machines", summary="Every machine's current state (twin.state)")
+def machines(gateway: GatewayDep, _who: Authorized, line_id: str | None = None) -> list[dict[str, Any]]:
+    records = gateway.hub.records.values()
+    return [r for r in records if line_id is None or r.get("line_id") == line_id]
+
+
+@api.get("/machines/{machine_id}", summary="One machine's current state")
+def machine(machine_id: str, gateway: GatewayDep, _who: Authorized) -> dict[str, Any]:
+    record = gateway.hub.records.get(machine_id)
+    if record is None:
+        raise HTTPException(404, f"no state for machine {machine_id!r}")
+    return record
+
+
+@api.get("/alarms", summary="Recent alarm events, newest first")
+def alarms(
+    gateway: GatewayDep,
+    _who: Authorized,
+    machine_id: str | None = None,
+    line_id: str | None = None,
+    open_only: bool = Query(False, description="only alarms whose latest event is not CLEARED_ACK"),
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[dict[str, Any]]:
+    return gateway.history.recent_alarms(
+        machine_id=machine_id, line_id=line_id, open_only=open_only, limit=limit
+    )
+
+
+@api.get("/kpis", summary="Recent KPI windows, newest first")
+def kpis(
+    gateway: GatewayDep,
+    _who: Authorized,
+    line_id: str | None = None,
+    scope_id: str | None = Query(None, description="machine_id, or line_id for line-level KPIs"),
+    window_size_s: int | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[dict[str, Any]]:
+    return gateway.history.recent_kpis(
+        line_id=line_id, scope_id=scope_id, window_size_s=window_size_s, limit=limit
+    )
+
+
+@dev.post("/token", summary="Dev mode only: a token for this machine's browser")
+def dev_token(
+    request: Request,
+    gateway: GatewayDep,
+    role: Role = Role.VIEWER,
+    user: str = Query("dev", max_length=64),
+) -> dict[str, Any]:
+    host = request.client.host if request.client else ""
+    if not _loopback(host):
+        raise HTTPException(403, "dev tokens are only handed to loopback clients")
+    ttl = gateway.gw.dev_token_ttl_s
+    return {"token": gateway.verifier.mint(user, role, ttl), "role": role.value, "expires_in": ttl}
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
