@@ -21,12 +21,14 @@ acking, so a restart replays.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import faust
+from faust.types import TP as FaustTP
 from prometheus_client import Counter, Histogram
 
 from pipelines.stage import Codecs, Inbound, LineStage, MachineStage, Outbound, Stage
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from faust.types import TP, EventT, StreamT
 
 log = logging.getLogger(__name__)
+RELEASE_EVERY = 500
 
 EVENTS = Counter("twin_processor_events_total", "Input messages handled", ["stage"])
 DEAD_LETTERS = Counter("twin_processor_dead_letters_total", "Input messages sent to a DLQ", ["stage"])
@@ -99,7 +102,16 @@ class Outputs:
     def __init__(self, settings: Settings) -> None:
         from twin.clients import kafka_producer
 
-        self.producer = kafka_producer(settings, **{"linger.ms": 5, "queue.buffering.max.messages": 500_000})
+        # Reports only for failed deliveries: a per-message callback costs Python work and the GIL
+        # in whichever thread polls (``confirm`` flushes from a worker thread, contending with
+        # the event loop); success is what ``flush`` returning 0 already says.
+        conf = {
+            "linger.ms": 5,
+            "queue.buffering.max.messages": 500_000,
+            "delivery.report.only.error": True,
+            "on_delivery": self._on_delivery,
+        }
+        self.producer = kafka_producer(settings, **conf)
         self.errors: list[str] = []
         self._sent = 0
 
@@ -111,7 +123,7 @@ class Outputs:
         produce = self.producer.produce
         while True:
             try:
-                produce(out.topic, out.value, out.key, headers=out.headers, on_delivery=self._on_delivery)
+                produce(out.topic, out.value, out.key, headers=out.headers)
                 break
             except BufferError:  # back-pressure: wait for the queue, never drop
                 self.producer.poll(0.05)
@@ -153,6 +165,11 @@ class Runner:
         stage = self.stage
         machine_stage = stage if isinstance(stage, MachineStage) else None
         caught_up = self.worker.caught_up
+        # Release the merge in batches, as a consume loop would: when the stream's buffer runs dry
+        # or every RELEASE_EVERY offers, for the partitions offered since (not per message).
+        buffered = stream.channel.queue  # type: ignore[attr-defined]
+        touched: set[int] = set()
+        offered = 0
         async for event in stream.events():
             message = event.message
             inbound = Inbound(
@@ -163,7 +180,12 @@ class Runner:
                     if machine_stage is not None:
                         now = time.monotonic()
                         outs = machine_stage.offer(inbound, now)
-                        outs += machine_stage.release(caught_up, now)
+                        touched.add(inbound.partition)
+                        offered += 1
+                        if offered >= RELEASE_EVERY or buffered.empty():
+                            outs += machine_stage.release(caught_up, now, touched)
+                            touched = set()
+                            offered = 0
                     else:
                         outs = stage.handle(inbound)
                         stage.released.append(inbound)
@@ -281,6 +303,9 @@ class Worker:
             producer_acks=-1,
             producer_linger_ms=5,
             table_standby_replicas=0,
+            consumer_max_fetch_size=ps.fetch_max_bytes,
+            broker_max_poll_records=ps.max_poll_records,
+            stream_buffer_maxsize=ps.stream_buffer,
             logging_config=None,
         )
         app = self.app
@@ -321,8 +346,6 @@ class Worker:
 
     def caught_up(self, topic: str, partition: int) -> bool:
         """Whether this worker has fetched everything there is on ``topic[partition]`` right now."""
-        from faust.types import TP as FaustTP
-
         consumer = self.app.consumer
         tp = FaustTP(topic, partition)
         high = cast("int | None", consumer.highwater(tp))  # None until a fetch response arrived
@@ -345,6 +368,10 @@ class Worker:
 
     async def start_ticker(self) -> None:
         if self._ticker is None:
+            # Faust's Monitor sensor keeps per-event statistics for its web views (disabled here):
+            # several dict/deque updates per message that nothing reads.
+            with contextlib.suppress(KeyError):
+                self.app.sensors.remove(self.app.monitor)
             self._ticker = asyncio.ensure_future(self._tick_forever())
 
     async def _tick_forever(self) -> None:

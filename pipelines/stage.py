@@ -284,10 +284,30 @@ class MachineStage(Stage):
         self.queued += 1
         return []
 
-    def release(self, caught_up: Callable[[str, int], bool], now: float) -> list[Outbound]:
-        """Process every queued message the merge allows; the messages go to ``released``."""
+    def release(
+        self,
+        caught_up: Callable[[str, int], bool],
+        now: float,
+        partitions: Iterable[int] | None = None,
+    ) -> list[Outbound]:
+        """Process every queued message the merge allows; the messages go to ``released``.
+
+        ``partitions``: only these input partitions (those offered a message since the last
+        release; the others only change with time, which a full release at each checkpoint covers).
+        """
         out: list[Outbound] = []
-        for partition in {p for p, _ in self.queues}:
+        if partitions is None:
+            partitions = {p for p, _ in self.queues}
+        done: dict[tuple[str, int], bool] = {}  # caught_up answers cannot change within one call
+
+        def fetched_all(topic: str, p: int) -> bool:
+            key = (topic, p)
+            answer = done.get(key)
+            if answer is None:
+                answer = done[key] = caught_up(self.prefix + topic, p)
+            return answer
+
+        for partition in partitions:
             queues = [(t, self.queues.get((partition, t))) for t in MERGED]
             while True:
                 heads = [(q[0][0], t, q) for t, q in queues if q]
@@ -298,7 +318,7 @@ class MachineStage(Stage):
                 # for max_hold_s (a stalled or idle source must not stop the others).
                 if any(
                     not q
-                    and not caught_up(self.prefix + t, partition)
+                    and not fetched_all(t, partition)
                     and now - self.last_seen.get((partition, t), self.first_seen[partition]) < self.max_hold_s
                     for t, q in queues
                     if t != topic
