@@ -21,12 +21,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from sinks.base import Backpressure, Rejected, Sink, SinkRecord
+from sinks.base import Backpressure, FlushResult, Rejected, Sink, SinkRecord
 from twin.clients import kafka_consumer, kafka_producer, schema_registry
 from twin.codec import AvroCodec, DecodeError, RegistryUnavailableError
 from twin.dlq import ERROR_REASON, DeadLetterQueue, dead_letter_headers
@@ -119,6 +120,10 @@ class SinkRunner:
         self._paused = False
         self._last_lag = 0.0
         self.ready = threading.Event()  # set once the sink is set up and the consumer subscribed
+        # One writer thread: flush of batch N while this thread consumes and decodes batch N+1.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sink-{sink.name}-write")
+        self._writing: Future[FlushResult] | None = None
+        self._writing_highest: dict[tuple[str, int], int] = {}
 
     # -- public ----------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> RunStats:
@@ -132,6 +137,7 @@ class SinkRunner:
             self.ready.set()
             while not stop.is_set():
                 self._step(consumer, stop)
+            self._finish_write(consumer, stop)  # the last batch: written, then committed
         except _Stopped:
             log.info(
                 "%s sink: stopped while its store was unavailable; the batch will be re-read", self._label
@@ -154,19 +160,28 @@ class SinkRunner:
 
     # -- the loop --------------------------------------------------------------------------------
     def _step(self, consumer: Consumer, stop: threading.Event) -> None:
+        """One batch. Its write overlaps consuming and decoding the next one: batch N is flushed in
+        the writer thread while this thread reads N+1, and N+1 reaches the sink only after N is
+        durable and committed, so the sink never sees two batches at once and order holds."""
         cfg = self.settings.sinks
         messages = consumer.consume(num_messages=cfg.batch_max, timeout=cfg.batch_wait_s)
-        highest = self._take(consumer, messages)
-        if highest or self.sink.pending():
-            self._flush(consumer, stop)
-            self._commit(consumer, highest)
+        staged: list[SinkRecord] = []
+        highest = self._take(consumer, messages, staged)
+        self._finish_write(consumer, stop)
+        if highest:
+            for record in staged:
+                self.sink.add(record)
+            self._writing = self._writer.submit(self._timed_flush)
+            self._writing_highest = highest
         now = time.monotonic()
         if now - self._last_lag >= LAG_EVERY_S:
             self._last_lag = now
             self._report_lag(consumer)
 
-    def _take(self, consumer: Consumer, messages: list[Message]) -> dict[tuple[str, int], int]:
-        """Decode and ``add`` a batch; returns the highest offset taken per partition."""
+    def _take(
+        self, consumer: Consumer, messages: list[Message], staged: list[SinkRecord] | None = None
+    ) -> dict[tuple[str, int], int]:
+        """Decode a batch into ``staged`` (or ``add`` it to the sink); the highest offset per partition."""
         highest: dict[tuple[str, int], int] = {}
         taken = 0
         for i, msg in enumerate(messages):
@@ -196,23 +211,42 @@ class SinkRunner:
             except DecodeError as exc:
                 self._dead_letter(real, partition, offset, msg.key(), value, exc, exc.reason)
             else:
-                self.sink.add(SinkRecord(catalog, partition, offset, msg.key(), record, value))
+                decoded = SinkRecord(catalog, partition, offset, msg.key(), record, value)
+                if staged is None:
+                    self.sink.add(decoded)
+                else:
+                    staged.append(decoded)
             highest[(real, partition)] = offset
             taken += 1
         self.stats.consumed += taken
         RECORDS_IN.labels(self._label).inc(taken)
         return highest
 
-    def _flush(self, consumer: Consumer, stop: threading.Event) -> None:
-        """Make everything added durable, retrying (paused) through outages."""
+    def _finish_write(self, consumer: Consumer, stop: threading.Event) -> None:
+        """Wait for the batch being written; retry it through an outage; then commit it."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            self._flush(consumer, stop, writing)
+            self._commit(consumer, self._writing_highest)
+
+    def _timed_flush(self) -> FlushResult:
+        started = time.perf_counter()
+        result = self.sink.flush()
+        WRITE_SECONDS.labels(self._label).observe(time.perf_counter() - started)
+        return result
+
+    def _flush(self, consumer: Consumer, stop: threading.Event, first: Future[FlushResult]) -> None:
+        """Take ``first`` (a flush already under way); while the store pushes back, pause and flush
+        again with back-off until everything added is durable."""
         cfg = self.settings.sinks
         backoff = cfg.retry_initial_s
         outage_started: float | None = None
+        attempt: Future[FlushResult] | None = first
         while True:
-            started = time.perf_counter()
             try:
-                result = self.sink.flush()
+                result = attempt.result() if attempt is not None else self._timed_flush()
             except Backpressure as exc:
+                attempt = None
                 self.stats.retries += 1
                 self.stats.last_error = str(exc)
                 RETRIES.labels(self._label).inc()
@@ -229,7 +263,6 @@ class SinkRunner:
                     self._pause(consumer)
                 backoff = self._wait_polling(consumer, stop, max(exc.retry_after_s, backoff), backoff)
                 continue
-            WRITE_SECONDS.labels(self._label).observe(time.perf_counter() - started)
             break
         self.stats.written += result.written
         ROWS_WRITTEN.labels(self._label).inc(result.written)
@@ -396,6 +429,7 @@ class SinkRunner:
 
     def _close(self) -> None:
         PAUSED.labels(self._label).set(0)
+        self._writer.shutdown(wait=True)  # a write under way finishes (it is not committed)
         if self._consumer is not None:
             try:
                 self._consumer.close()  # leave the group now, not after the session timeout
