@@ -21,7 +21,6 @@ acking, so a restart replays.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from pathlib import Path
@@ -368,10 +367,6 @@ class Worker:
 
     async def start_ticker(self) -> None:
         if self._ticker is None:
-            # Faust's Monitor sensor keeps per-event statistics for its web views (disabled here):
-            # several dict/deque updates per message that nothing reads.
-            with contextlib.suppress(KeyError):
-                self.app.sensors.remove(self.app.monitor)
             self._ticker = asyncio.ensure_future(self._tick_forever())
 
     async def _tick_forever(self) -> None:
