@@ -369,8 +369,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
-    from pipelines.topics import ensure_topics
-    from tests.integration.processors.pipeline_helpers import delete_topics
+    from pipelines.topics import delete_topics, ensure_topics
     from twin.settings import Settings
     from twin.topics import prefixed, topic
 

@@ -20,7 +20,6 @@ timestamp - input event time. Needs the local stack (`twin infra up`).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
@@ -36,10 +35,9 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from pipelines.processing import twin_config
 from pipelines.stage import Codecs, Inbound, LineStage, MachineStage, Outbound
-from pipelines.topics import ensure_topics
+from pipelines.topics import delete_topics, ensure_topics
 from processors.twin import MACHINE_INPUTS
-from producers.records import Outgoing
-from producers.session import ProduceSession, simulator_records
+from producers.session import ProduceSession, publish_catalog_records, simulator_records
 from schemas import load_schema
 from sim import Simulator, load_factory
 from sim.loader import DEFAULT_FACTORY_PATH
@@ -273,12 +271,7 @@ def main() -> None:
     ensure_topics(settings, prefixed(prefix))
     sim = Simulator(load_factory(), seed=1, start_time_ms=START_MS)
     records = list(simulator_records(sim, 1, START_MS, START_MS + int(args.hours * 3_600_000)))
-    session = ProduceSession(settings)
-    for t in ("factory.telemetry", "factory.production", "factory.state"):
-        session.codec(prefix + t, catalog_topic(t).value_schema)
-    session.run([Outgoing(prefix + o.topic, o.key, o.record) for o in records])
-    session.publisher.flush(60)
-    session.close()
+    publish_catalog_records(settings, records, prefix)
     total = len(records)
 
     results: dict[str, list[tuple[float, float]]] = {"faust": [], "plain": []}
@@ -321,16 +314,5 @@ def main() -> None:
 
 
 def cleanup(settings: Settings, prefix: str) -> None:
-    """Delete the run's topics: a broker full of stale topics slows every client's metadata refresh."""
-    from twin.clients import kafka_admin
-
-    admin = kafka_admin(settings)
-    mine = (prefix, "bench-faust-", "bench-plain-")  # inputs/outputs, and the workers' groups' topics
-    names = [n for n in admin.list_topics(timeout=10).topics if n.startswith(mine)]
-    for future in admin.delete_topics(names, operation_timeout=30).values() if names else ():
-        with contextlib.suppress(KafkaException):
-            future.result(30)
-
-
-if __name__ == "__main__":
-    main()
+    """Delete the run's topics: inputs, outputs, DLQs, and the workers' groups' internal topics."""
+    delete_topics(settings, lambda n: n.startswith((prefix, "bench-faust-", "bench-plain-")))

@@ -34,22 +34,16 @@ import sink_cassandra
 import sink_elasticsearch
 
 from pipelines.sink_runner import SinkRunner
-from pipelines.topics import ensure_topics
+from pipelines.topics import delete_topics, ensure_topics
 from producers.records import Outgoing
-from producers.session import ProduceSession
+from producers.session import publish_catalog_records
 from sinks.base import Sink
 from twin.settings import Settings
 from twin.topics import prefixed
-from twin.topics import topic as catalog_topic
 
 
 def publish(settings: Settings, prefix: str, records: list[Outgoing]) -> None:
-    session = ProduceSession(settings)
-    for name in {o.topic for o in records}:
-        session.codec(prefix + name, catalog_topic(name).value_schema)
-    stats = session.run([Outgoing(prefix + o.topic, o.key, o.record) for o in records])
-    session.publisher.flush(60)
-    session.close()
+    stats = publish_catalog_records(settings, records, prefix)
     assert stats.acked == len(records), "not every bench record was acknowledged"
 
 
@@ -60,8 +54,6 @@ def through_kafka(settings: Settings, make_sink: Any, records: list[Outgoing]) -
     not throughput) and stops when every offset is committed.
     """
     from confluent_kafka import Consumer, TopicPartition
-
-    from twin.clients import kafka_admin
 
     prefix = f"benchsink{uuid.uuid4().hex[:6]}."
     scoped = settings.model_copy(deep=True)
@@ -96,10 +88,7 @@ def through_kafka(settings: Settings, make_sink: Any, records: list[Outgoing]) -
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     stop.set()
     thread.join(60)
-    admin = kafka_admin(settings)
-    doomed = [t.name for t in topics] + [t.name + ".dlq" for t in topics]
-    for future in admin.delete_topics(doomed, operation_timeout=30).values():
-        future.result(30)
+    delete_topics(settings, lambda name: name.startswith(prefix))
     n = len(records) - before
     return {"records": n, "per_s": n / wall, "cpu_s": cpu, "per_cpu_s": n / cpu if cpu else 0.0}
 

@@ -1,6 +1,10 @@
-"""Make the broker and the registry match the topic catalog (used by `twin topics` and the demo)."""
+"""Make the broker and the registry match the topic catalog (used by `twin topics` and the demo), and
+clear away the topics tests and benches made."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import ConfigResource, NewTopic
@@ -90,3 +94,16 @@ def describe_topic(settings: Settings, t: Topic) -> dict[str, str]:
         except SchemaRegistryError:
             info["schema versions"] = "not registered (twin topics create)"
     return info
+
+
+def delete_topics(settings: Settings, doomed: Callable[[str], bool]) -> list[str]:
+    """Delete every topic whose name ``doomed`` accepts (what a test or bench made); their names.
+
+    A broker full of stale topics slows every client's metadata refresh.
+    """
+    admin = kafka_admin(settings)
+    names = [n for n in admin.list_topics(timeout=10).topics if doomed(n)]
+    for future in admin.delete_topics(names, operation_timeout=30).values() if names else ():
+        with contextlib.suppress(KafkaException):
+            future.result(30)
+    return names

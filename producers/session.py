@@ -156,3 +156,15 @@ class ProduceSession:
         remaining = self.publisher.close(timeout)
         self._registry.close()
         return remaining
+
+
+def publish_catalog_records(settings: Settings, records: list[Outgoing], prefix: str = "") -> PublishStats:
+    """Publish ``records`` (catalog topic names) under the topic namespace ``prefix`` and wait for
+    every acknowledgement: how tests and benches fill a private namespace."""
+    session = ProduceSession(settings)
+    for name in {o.topic for o in records}:
+        session.codec(prefix + name, catalog_topic(name).value_schema)
+    stats = session.run([Outgoing(prefix + o.topic, o.key, o.record) for o in records])
+    session.publisher.flush(60)
+    session.close()
+    return stats

@@ -218,7 +218,7 @@ def _start_worker(settings: Settings) -> Any:
 
 def _skip_history(settings: Settings) -> None:
     """Start the demo's worker group at the end of the inputs: it shows this run, not old events."""
-    from confluent_kafka import KafkaException, TopicPartition
+    from confluent_kafka import TopicPartition
 
     from twin.clients import kafka_consumer
 
@@ -226,26 +226,16 @@ def _skip_history(settings: Settings) -> None:
     consumer = kafka_consumer(settings, group_id=DEMO_APP_ID)
     offsets = [TopicPartition(t, p, off) for (t, p), off in ends.items()]
     try:
-        for attempt in range(60):  # a fresh broker answers "not coordinator" until its offsets topic loads
-            try:
-                consumer.commit(offsets=offsets, asynchronous=False)
-                return
-            except KafkaException:
-                if attempt == 59:
-                    raise
-                time.sleep(0.5)
+        _retry_coordinator(lambda: consumer.commit(offsets=offsets, asynchronous=False))
     finally:
         consumer.close()
 
 
 def _delete_internal_topics(settings: Settings) -> None:
     """The demo worker's changelog and repartition topics: a demo leaves no litter."""
-    from twin.clients import kafka_admin
+    from pipelines.topics import delete_topics
 
-    admin = kafka_admin(settings)
-    names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(f"{DEMO_APP_ID}-")]
-    for future in admin.delete_topics(names).values() if names else ():
-        future.result(30)
+    delete_topics(settings, lambda n: n.startswith(f"{DEMO_APP_ID}-"))
 
 
 def _drain(settings: Settings, ends: Offsets, worker: Any, limit_s: float = 120) -> None:

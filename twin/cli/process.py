@@ -46,19 +46,12 @@ def process(
 
     from pipelines.processing import Worker
     from pipelines.topics import ensure_topics
+    from twin.cli.metrics import start_metrics
     from twin.topics import prefixed
 
     if create_topics:
         ensure_topics(settings, prefixed(ps.topic_prefix))
-    port = settings.metrics.port if metrics_port is None else metrics_port
-    if port and settings.metrics.enabled:
-        from prometheus_client import start_http_server
-
-        try:
-            start_http_server(port)
-        except OSError as exc:
-            msg = f"metrics port {port} is in use ({exc.strerror}); pass --metrics-port 0 or another port"
-            raise ConfigError(msg) from exc
+    port = start_metrics(settings, metrics_port)
     worker = Worker(settings)
     typer.echo(
         f"processing worker {ps.app_id}: reading {ps.topic_prefix}factory.* "

@@ -11,6 +11,7 @@ from typing import Any
 import typer
 
 from twin.cli.infra import console
+from twin.cli.metrics import start_metrics
 from twin.errors import ConfigError
 from twin.settings import Settings
 
@@ -72,7 +73,9 @@ def produce(
     from twin.topics import topic as catalog_topic
 
     settings = Settings()
-    _start_metrics(settings, metrics_port)
+    chosen = start_metrics(settings, metrics_port, addr="127.0.0.1")
+    if chosen:
+        console.print(f"metrics on http://127.0.0.1:{chosen}/metrics")
     ensure_topics(settings)
     session = ProduceSession(settings, acked_ids=acked_ids)
     source: Any
@@ -156,19 +159,3 @@ def _write_labels(path: Path, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             fh.write(json.dumps(row) + "\n")
     console.print(f"wrote {len(rows)} fault label(s) to {path}")
-
-
-def _start_metrics(settings: Settings, port: int | None) -> None:
-    chosen = settings.metrics.port if port is None else port
-    if not chosen or not settings.metrics.enabled:
-        return
-    from prometheus_client import start_http_server
-
-    try:
-        start_http_server(chosen, addr="127.0.0.1")
-    except OSError as exc:
-        msg = (
-            f"cannot serve metrics on port {chosen}: {exc.strerror}; use --metrics-port or TWIN_METRICS__PORT"
-        )
-        raise ConfigError(msg) from exc
-    console.print(f"metrics on http://127.0.0.1:{chosen}/metrics")

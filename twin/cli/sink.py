@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 from typing import TYPE_CHECKING, Any
@@ -82,6 +81,7 @@ def _run(
     log_level: str,
 ) -> None:
     from pipelines.sink_runner import SinkRunner
+    from twin.cli.metrics import start_metrics
     from twin.logs import configure_logging
 
     configure_logging(log_level)
@@ -110,21 +110,3 @@ def _run(
         f"{sink.name} sink stopped: {stats.consumed} records read, {stats.written} written, "
         f"{stats.dead_lettered} dead-lettered, {stats.outages} outages ({stats.paused_s:.1f}s paused)"
     )
-
-
-def start_metrics(settings: Settings, metrics_port: int | None) -> int:
-    """Serve /metrics on the chosen port; returns the port (0: off). A busy port is a one-line error."""
-    from twin.errors import ConfigError
-
-    port = settings.metrics.port if metrics_port is None else metrics_port
-    if not port or not settings.metrics.enabled:
-        return 0
-    from prometheus_client import start_http_server
-
-    try:
-        start_http_server(port)
-    except OSError as exc:
-        msg = f"metrics port {port} is in use ({exc.strerror}); pass --metrics-port 0 or another port"
-        raise ConfigError(msg) from exc
-    logging.getLogger(__name__).info("metrics on :%d/metrics", port)
-    return port

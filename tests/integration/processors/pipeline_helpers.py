@@ -9,18 +9,18 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from pipelines.topics import ensure_topics
+from pipelines.topics import delete_topics, ensure_topics
 from processors.base import plain
 from producers.records import EventMapper, Outgoing
-from producers.session import ProduceSession
+from producers.session import publish_catalog_records
 from sim import Simulator, load_factory
 from tests.integration.producers.helpers import consume_all
 from twin.settings import Settings
@@ -161,24 +161,8 @@ def namespace(settings: Settings, tmp_path: Path) -> Iterator[Namespace]:
 
 def publish(settings: Settings, prefix: str, records: list[Outgoing]) -> None:
     """Produce catalog ``records`` into the ``prefix`` namespace; every one acknowledged."""
-    session = ProduceSession(settings)
-    for name in {o.topic for o in records}:
-        session.codec(prefix + name, catalog_topic(name).value_schema)
-    stats = session.run([Outgoing(prefix + o.topic, o.key, o.record) for o in records])
-    session.publisher.flush(60)
-    session.close()
+    stats = publish_catalog_records(settings, records, prefix)
     assert stats.acked == len(records) and stats.failed == 0
-
-
-def delete_topics(settings: Settings, doomed: Callable[[str], bool]) -> None:
-    """Delete the topics a test made (a broker full of old test topics slows every client's metadata)."""
-    from twin.clients import kafka_admin
-
-    admin = kafka_admin(settings)
-    names = [n for n in admin.list_topics(timeout=10).topics if doomed(n)]
-    for future in admin.delete_topics(names, operation_timeout=30).values() if names else ():
-        with suppress(KafkaException):
-            future.result(30)
 
 
 def windows_recomputed(production: list[Outgoing], size_s: int, until_ms: int) -> Counter[tuple[str, int]]:

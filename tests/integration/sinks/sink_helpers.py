@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, TopicPartition
 
 from pipelines.sink_runner import SinkRunner, run_in_thread
-from pipelines.topics import ensure_topics
+from pipelines.topics import delete_topics, ensure_topics
 from processors.base import plain
 from processors.twin import MachineTwin, TwinConfig
 from producers.records import EventMapper, Outgoing
 from sim import Simulator, load_factory
 from sinks.base import Sink
-from tests.integration.processors.pipeline_helpers import delete_topics, publish
+from tests.integration.processors.pipeline_helpers import publish
 from twin.settings import Settings
 from twin.topics import prefixed
 from twin.topics import topic as catalog_topic

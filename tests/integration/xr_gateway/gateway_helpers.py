@@ -22,9 +22,8 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from pipelines.topics import ensure_topics
+from pipelines.topics import delete_topics, ensure_topics
 from schemas import load_schema
-from tests.integration.processors.pipeline_helpers import delete_topics
 from twin.clients import kafka_producer, schema_registry
 from twin.codec import AvroCodec
 from twin.settings import Settings
