@@ -10,12 +10,13 @@ Per store, alternating in one run:
 
 and once per store after the rounds, (a+) the full sink: the same number of records produced to a
 fresh topic namespace, consumed by :class:`pipelines.sink_runner.SinkRunner` from the first offset
-until every offset is committed (decode, DLQ checks, write, offset commit), in this process.
+until every offset is committed (decode, DLQ checks, write, offset commit), in this process; the
+clock starts once the group has assigned the partitions.
 
 Client CPU is ``time.process_time`` of this process (every thread: the Cassandra driver's event
 loop, librdkafka's threads). Needs the local stack (`twin infra up`).
 
-    .venv/bin/python bench/sink_throughput.py --rows 20000 --docs 20000 --rounds 3
+    .venv/bin/python bench/sink_throughput.py --rows 20000 --docs 100000 --rounds 3
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ def publish(settings: Settings, prefix: str, records: list[Outgoing]) -> None:
 def through_kafka(settings: Settings, make_sink: Any, records: list[Outgoing]) -> dict[str, float]:
     """Produce ``records`` under a fresh prefix, then time a SinkRunner over them.
 
-    The clock starts at the first record consumed (the group join before it is a one-off cost,
-    not throughput) and stops when every offset is committed.
+    The clock starts once the group has assigned the partitions (joining is a one-off cost, not
+    throughput) and stops when every offset is committed.
     """
     from confluent_kafka import Consumer, TopicPartition
 
@@ -74,12 +75,12 @@ def through_kafka(settings: Settings, make_sink: Any, records: list[Outgoing]) -
     stop = threading.Event()
     thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
     thread.start()
-    while runner.stats.consumed == 0:
+    while runner.assigned == 0:
         if not thread.is_alive():
             msg = f"sink runner stopped: {runner.stats.last_error}"
             raise RuntimeError(msg)
         time.sleep(0.001)
-    wall0, cpu0, before = time.perf_counter(), time.process_time(), runner.stats.consumed
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     while not all(runner.stats.committed.get(tp, 0) >= end for tp, end in ends.items() if end):
         if not thread.is_alive():
             msg = f"sink runner stopped: {runner.stats.last_error}"
@@ -89,7 +90,7 @@ def through_kafka(settings: Settings, make_sink: Any, records: list[Outgoing]) -
     stop.set()
     thread.join(60)
     delete_topics(settings, lambda name: name.startswith(prefix))
-    n = len(records) - before
+    n = len(records)
     return {"records": n, "per_s": n / wall, "cpu_s": cpu, "per_cpu_s": n / cpu if cpu else 0.0}
 
 

@@ -126,6 +126,11 @@ class SinkRunner:
         self._writing_highest: dict[tuple[str, int], int] = {}
 
     # -- public ----------------------------------------------------------------------------------
+    @property
+    def assigned(self) -> int:
+        """How many partitions this runner owns now."""
+        return len(self._assigned)
+
     def run(self, stop: threading.Event) -> RunStats:
         """Consume and write until ``stop`` is set; the last good batch is committed on the way out."""
         try:
