@@ -24,6 +24,7 @@ from typing import Any
 
 from processors.base import Emit, Record
 from processors.twin import (
+    COMMANDS,
     KPIS,
     PRODUCTION,
     STATE,
@@ -353,7 +354,9 @@ class MachineStage(Stage):
             self.stats["processing_errors"] += 1
             self.stats["dead_letters"] += 1
             return [self.dead_letter(msg, ProcessingError(f"{type(exc).__name__}: {exc}"))]
-        self._fold(slot, msg, record.get("event_time"))
+        # An operator's command carries the operator's clock, not the machine's: it must not move the
+        # partition's event-time watermark (that would close windows and fire duration rules early).
+        self._fold(slot, msg, None if topic == COMMANDS else record.get("event_time"))
         self.stats["processed"] += 1
         emits += self._advance(msg.partition)
         out = [self.encode(e) for e in emits]

@@ -87,12 +87,13 @@ def test_ack_command_round_trip(stack: Infra, settings: Settings, tmp_path: Path
         ns.produce_sim(hours=0.35)  # bearing wear on cnc-1 from 600 s: HighVibration raised, still active
         ns.start_worker()
         ns.wait_processed()
-        alarm = next(
-            a for a in ns.outputs("twin.alarms")["twin.alarms"] if a["alarm_type"] == "HighVibration"
-        )
+        before = ns.outputs("twin.alarms", "twin.kpis")
+        alarm = next(a for a in before["twin.alarms"] if a["alarm_type"] == "HighVibration")
         command_id = derived_id("test-ack", alarm["alarm_id"])
+        # Stamped with the operator's wall clock, as the gateway does, long after the recorded data:
+        # a command must not move the machines' event-time clock (that would clear the alarm at once).
         command = {
-            "event_id": command_id, "event_time": alarm["event_time"] + 1000, "source": "test",
+            "event_id": command_id, "event_time": int(time.time() * 1000), "source": "test",
             "correlation_id": alarm["correlation_id"], "alarm_id": alarm["alarm_id"],
             "machine_id": alarm["machine_id"], "command": "ACK", "user": "operator-7", "comment": "on it",
         }  # fmt: skip
@@ -113,6 +114,11 @@ def test_ack_command_round_trip(stack: Infra, settings: Settings, tmp_path: Path
             for s in state
             for a in s["active_alarms"]
         )
+        # The ack changed that alarm and nothing else: no window closed, no duration rule fired.
+        after = ns.outputs("twin.alarms", "twin.kpis")
+        assert len(after["twin.kpis"]) == len(before["twin.kpis"])
+        changed = after["twin.alarms"][len(before["twin.alarms"]) :]
+        assert {(a["alarm_id"], a["status"]) for a in changed} == {(alarm["alarm_id"], "ACTIVE_ACK")}
 
 
 def test_kill_9_mid_stream_then_restart_loses_and_double_counts_nothing(
