@@ -316,3 +316,7 @@ def main() -> None:
 def cleanup(settings: Settings, prefix: str) -> None:
     """Delete the run's topics: inputs, outputs, DLQs, and the workers' groups' internal topics."""
     delete_topics(settings, lambda n: n.startswith((prefix, "bench-faust-", "bench-plain-")))
+
+
+if __name__ == "__main__":
+    main()
