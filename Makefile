@@ -22,7 +22,28 @@ $(STAMP): pyproject.toml constraints.txt $(wildcard native/*.c)
 
 setup: $(STAMP) ## Create .venv and install everything (pinned by constraints.txt)
 
-test: setup ## Run all tests; starts the local servers it needs (and stops the ones it started)
+# The WebXR client (xr_gateway/web): npm + Vite. `npm ci` reuses ~/.npm (the npm cache), so a repeat
+# run downloads nothing; the build re-runs only when a source changed.
+WEB := xr_gateway/web
+WEB_SRC := $(shell find $(WEB)/src $(WEB)/public -type f 2>/dev/null) $(wildcard $(WEB)/index.html $(WEB)/vite.config.*)
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package.json $(WEB)/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm not found; install Node.js 20+"; exit 1; }
+	cd $(WEB) && npm ci --prefer-offline --no-audit --no-fund --loglevel=error
+$(WEB)/dist/index.html: $(WEB)/node_modules/.package-lock.json $(WEB_SRC)
+	cd $(WEB) && npm run --silent build
+web: $(WEB)/dist/index.html ## Build the WebXR client (npm + Vite) that the gateway serves at /
+
+# Browser tests drive Debian's Chromium with Playwright (never a downloaded browser build).
+CHROMIUM ?= /usr/bin/chromium
+browser: ## Install Debian's chromium for the browser tests (if missing; needs root or sudo)
+	@test -x $(CHROMIUM) || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+	  || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; }
+
+test: setup web browser ## Run all tests; starts the local servers it needs (and stops the ones it started)
+	cd $(WEB) && npm test --silent
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: setup ## Run the unit tests only (no servers)
@@ -37,7 +58,7 @@ fmt: setup ## Format and auto-fix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-demo: setup ## Bring up the local stack and run the demo
+demo: setup web ## Bring up the local stack and run the demo
 	$(BIN)/twin demo
 
 down: setup ## Stop the local servers
@@ -46,4 +67,4 @@ down: setup ## Stop the local servers
 lock: setup ## Re-pin constraints.txt from the current .venv
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
 
-.PHONY: help setup test unit lint fmt demo down lock
+.PHONY: help setup web browser test unit lint fmt demo down lock

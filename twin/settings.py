@@ -228,6 +228,15 @@ class GatewaySettings(BaseModel):
     client_msg_burst: int = Field(default=20, gt=0, description="client message burst allowed")
     max_clients: int = Field(default=5000, gt=0, description="websocket connections per process")
     history_max: int = Field(default=1000, gt=0, description="recent alarms / KPIs kept for REST")
+    history: Literal["memory", "cassandra"] = Field(
+        default="memory", description="where REST reads alarms/KPIs: this process or the sinks' tables"
+    )
+    factory_file: Path | None = Field(
+        default=None, description="line layout YAML the WebXR floor is drawn from; default: built-in line"
+    )
+    web_dir: Path | None = Field(
+        default=None, description="the built WebXR client served at /; default: xr_gateway/web/dist"
+    )
 
 
 class Settings(BaseSettings):

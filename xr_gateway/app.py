@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from twin.settings import Settings
 from xr_gateway import rest
@@ -15,6 +18,10 @@ from xr_gateway.history import HistoryStore
 from xr_gateway.service import Gateway
 from xr_gateway.session import websocket_endpoint
 from xr_gateway.settings import GatewaySettings
+
+WEB_DIST = Path(__file__).resolve().parent / "web" / "dist"
+NOT_BUILT = """<!doctype html><title>Factory Twin</title>
+<p>The WebXR client is not built. Run <code>make web</code> (npm + Vite), then reload.</p>"""
 
 
 def create_app(
@@ -57,4 +64,22 @@ def create_app(
     if gw.dev_mode:
         app.include_router(rest.dev)
     app.add_api_websocket_route("/ws", websocket_endpoint)
+
+    # An API path no route matched is a 404 (not the static files' 405 for a POST).
+    @app.api_route(
+        "/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+    )
+    def no_such_api(path: str) -> None:
+        raise HTTPException(status_code=404, detail=f"no such API: /api/{path}")
+
+    web = gw.web_dir or WEB_DIST
+    if (web / "index.html").is_file():
+        # Last: /ws, /api, /docs and /metrics match first. The page holds no data; the token does.
+        app.mount("/", StaticFiles(directory=web, html=True), name="web")
+    else:
+
+        @app.get("/", include_in_schema=False)
+        def not_built() -> HTMLResponse:
+            return HTMLResponse(NOT_BUILT, status_code=503)
+
     return app

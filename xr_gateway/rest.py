@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from xr_gateway.auth import AuthError, Principal, Role
+from xr_gateway.history import HistoryUnavailable
 from xr_gateway.service import Gateway
 
 _bearer = HTTPBearer(auto_error=False, description="a gateway JWT (viewer or operator)")
@@ -71,6 +72,11 @@ def prometheus() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
+@api.get("/layout", summary="The factory layout the floor is drawn from (lines, stations, buffers)")
+def layout(gateway: GatewayDep, _who: Authorized) -> dict[str, Any]:
+    return gateway.layout
+
+
 @api.get("/machines", summary="Every machine's current state (twin.state)")
 def machines(gateway: GatewayDep, _who: Authorized, line_id: str | None = None) -> list[dict[str, Any]]:
     records = gateway.hub.records.values()
@@ -94,9 +100,12 @@ def alarms(
     open_only: bool = Query(False, description="only alarms whose latest event is not CLEARED_ACK"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
-    return gateway.history.recent_alarms(
-        machine_id=machine_id, line_id=line_id, open_only=open_only, limit=limit
-    )
+    try:
+        return gateway.history.recent_alarms(
+            machine_id=machine_id, line_id=line_id, open_only=open_only, limit=limit
+        )
+    except HistoryUnavailable as exc:
+        raise HTTPException(503, str(exc)) from exc
 
 
 @api.get("/kpis", summary="Recent KPI windows, newest first")
@@ -108,9 +117,12 @@ def kpis(
     window_size_s: int | None = None,
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
-    return gateway.history.recent_kpis(
-        line_id=line_id, scope_id=scope_id, window_size_s=window_size_s, limit=limit
-    )
+    try:
+        return gateway.history.recent_kpis(
+            line_id=line_id, scope_id=scope_id, window_size_s=window_size_s, limit=limit
+        )
+    except HistoryUnavailable as exc:
+        raise HTTPException(503, str(exc)) from exc
 
 
 @dev.post("/token", summary="Dev mode only: a token for this machine's browser")

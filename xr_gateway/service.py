@@ -13,6 +13,7 @@ from xr_gateway.feed import KafkaFeed
 from xr_gateway.history import HistoryStore, MemoryHistory
 from xr_gateway.hub import Hub
 from xr_gateway.inbox import Inbox
+from xr_gateway.layout import load_layout
 from xr_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class Gateway:
         self.gw = gw
         self.verifier = verifier
         self.hub = Hub(gw)
+        self.layout = load_layout(gw.factory_file)  # a bad file is a ConfigError before we listen
         self.history: HistoryStore = history if history is not None else MemoryHistory(self.hub)
         self.allowed_origins = frozenset(o.rstrip("/") for o in gw.allowed_origins)
         self.kafka = kafka  # False: no feed and no commands (unit tests drive the hub directly)

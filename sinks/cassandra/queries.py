@@ -86,6 +86,11 @@ class History:
         rows = self._run("SELECT machine_id FROM {ks}.machines_by_line WHERE line_id = ?", (line_id,))
         return [r["machine_id"] for r in rows]
 
+    def lines(self) -> list[str]:
+        """Every line ``machines_by_line`` knows. It reads only the table's partition keys (one per line),
+        which is cheap because the table holds one partition per line."""
+        return [r["line_id"] for r in self._run("SELECT DISTINCT line_id FROM {ks}.machines_by_line", ())]
+
     # -- time-bucketed event history -------------------------------------------------------------
     def events(
         self, table: str, machines: Sequence[str], *, since_ms: int, until_ms: int, limit: int

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
+import signal
+import subprocess
+import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import typer
@@ -25,6 +31,16 @@ def demo(
     keep_running: bool = typer.Option(
         True, "--keep-running/--stop", help="Leave the servers running afterwards (stop: `twin infra down`)."
     ),
+    gateway_port: int | None = typer.Option(
+        None,
+        "--gateway-port",
+        help="Port of the live WebXR view. Default: TWIN_GATEWAY__PORT, else a free one.",
+    ),
+    serve: bool | None = typer.Option(
+        None,
+        "--serve/--no-serve",
+        help="Keep serving the WebXR view after the run until Ctrl-C. Default: when run in a terminal.",
+    ),
 ) -> None:
     """Bring up the local stack, stream the simulated line into Kafka, read it back, show the status."""
     from pipelines.topics import ensure_topics
@@ -46,7 +62,41 @@ def demo(
     _migrate(settings)
     sinks = _start_sinks(settings)
 
-    console.rule("4. processing worker")
+    console.rule("4. XR gateway (live WebXR view)")
+    try:
+        gateway = _start_gateway(settings, gateway_port)
+    except BaseException:
+        _stop_sinks(sinks)
+        raise
+    console.print(f"twin gateway --dev (pid {gateway.proc.pid}); open the live view while the line runs:")
+    console.print(f"  {gateway.url}", soft_wrap=True, highlight=False)
+    console.print(f"  operator token: {gateway.token}", soft_wrap=True, highlight=False)
+
+    try:
+        _run_and_show(settings, infra, sinks, gateway, duration, speed, seed)
+        if serve if serve is not None else sys.stdin.isatty():
+            console.print(f"\nThe gateway keeps serving the live view at {gateway.url}", soft_wrap=True)
+            console.print("Ctrl-C stops it.", highlight=False)
+            gateway.wait()
+    finally:
+        gateway.stop()
+    if keep_running:
+        console.print("Servers keep running; stop them with `twin infra down`.")
+    else:
+        infra.down()
+
+
+def _run_and_show(
+    settings: Settings,
+    infra: Any,
+    sinks: dict[str, Any],
+    gateway: _DemoGateway,
+    duration: float,
+    speed: float,
+    seed: int,
+) -> None:
+    """Steps 5-8: the worker, the line streaming, the read-back, history and status."""
+    console.rule("5. processing worker")
     derived_before = _end_offsets(settings, DERIVED_TOPICS)
     _skip_history(settings)
     worker = _start_worker(settings)
@@ -54,7 +104,7 @@ def demo(
     watcher.start()
     console.print(f"twin process (pid {worker.pid}): anomalies and alarms print below as they happen")
 
-    console.rule(f"5. the simulated line at {speed:g}x for {duration:g}s")
+    console.rule(f"6. the simulated line at {speed:g}x for {duration:g}s")
     before = _end_offsets(settings)
     run_started_ms = int(time.time() * 1000)
     try:
@@ -70,10 +120,11 @@ def demo(
         counts = "  ".join(f"{t} {watcher.counts.get(t, 0):,}" for t in DERIVED_TOPICS)
         console.print(f"derived from this run: {counts}")
         _drain_sinks(settings, sinks)
+        gateway.report(console)
     finally:
         _stop_sinks(sinks)
 
-    console.rule("6. read back")
+    console.rule("7. read back")
     written = {t: sum(after[tp] - before.get(tp, 0) for tp in after if tp[0] == t) for t in SIM_TOPICS}
     decoded = _read_back(settings, before, after)
     for t in SIM_TOPICS:
@@ -86,7 +137,7 @@ def demo(
 
     _show_history(settings, run_started_ms)
 
-    console.rule("7. status")
+    console.rule("8. status")
     console.print(_table(infra.status()))
     s = settings
     console.print(
@@ -100,10 +151,6 @@ def demo(
         '  Search           twin search "down" --since 1h\n'
         "  More events      twin produce --rate 5000 --duration 30"
     )
-    if keep_running:
-        console.print("Servers keep running; stop them with `twin infra down`.")
-    else:
-        infra.down()
 
 
 def _stream(settings: Settings, duration: float, speed: float, seed: int) -> dict[str, int]:
@@ -199,11 +246,92 @@ def _read_back(settings: Settings, before: Offsets, after: Offsets) -> dict[str,
     return decoded
 
 
+@dataclass
+class _DemoGateway:
+    proc: subprocess.Popen[bytes]
+    base: str
+    token: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/#token={self.token}"
+
+    def report(self, out: Any) -> None:
+        """What the gateway shows now: proof that the live view has this run's twin."""
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.token}"}
+        layout = httpx.get(f"{self.base}/api/layout", headers=headers, timeout=10).json()
+        machines = httpx.get(f"{self.base}/api/machines", headers=headers, timeout=10).json()
+        alarms = httpx.get(f"{self.base}/api/alarms?open_only=true", headers=headers, timeout=10).json()
+        ours = [s["id"] for line in layout["lines"] for s in line["stations"]]
+        live = {m["machine_id"]: m["state"] for m in machines}
+        states = ", ".join(f"{m} {live[m]}" for m in ours if m in live)
+        others = len(set(live) - set(ours))
+        more = f"; {others} other machines in twin.state (earlier runs)" if others else ""
+        out.print(
+            f"gateway: {sum(m in live for m in ours)} of {len(ours)} layout machines live ({states}){more}; "
+            f"{len(alarms)} open alarms in history"
+        )
+
+    def wait(self) -> None:
+        with contextlib.suppress(KeyboardInterrupt):
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def _start_gateway(settings: Settings, port: int | None, limit_s: float = 90) -> _DemoGateway:
+    """``twin gateway --dev`` reading history from Cassandra; its printed operator URL."""
+    import httpx
+
+    from xr_gateway.server import bind
+
+    try:  # the configured port if free, else any free one
+        sock = bind(settings.gateway.host, port if port is not None else settings.gateway.port)
+    except OSError:
+        if port is not None:
+            raise
+        sock = bind(settings.gateway.host, 0)
+    chosen = sock.getsockname()[1]
+    sock.close()
+    log_path = settings.infra.root / "logs" / "demo-gateway.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+                [sys.executable, "-m", "twin", "gateway", "--dev", "--port", str(chosen),
+             "--history", "cassandra", "--no-create-topics", "--log-level", "WARNING"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            msg = f"twin gateway exited with {proc.returncode}; see {log_path}"
+            raise InfraError(msg)
+        found = re.search(
+            r"WebXR view \(operator\): (http://\S+)/#token=(\S+)", log_path.read_text("utf-8", "replace")
+        )
+        if found:
+            try:
+                if httpx.get(f"{found.group(1)}/ready", timeout=5).status_code == 200:
+                    return _DemoGateway(proc, found.group(1), found.group(2))
+            except httpx.TransportError:
+                pass
+        time.sleep(0.3)
+    proc.kill()
+    msg = f"twin gateway was not ready within {limit_s:g}s; see {log_path}"
+    raise InfraError(msg)
+
+
 def _start_worker(settings: Settings) -> Any:
     """``twin process`` in its own process group, logging to the state dir."""
-    import subprocess
-    import sys
-
     from sim.loader import DEFAULT_FACTORY_PATH
 
     log_dir = settings.infra.root / "logs"

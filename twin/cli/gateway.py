@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import typer
+
+if TYPE_CHECKING:
+    from twin.settings import GatewaySettings
+    from xr_gateway.auth import TokenVerifier
 
 
 def gateway(
@@ -20,6 +26,15 @@ def gateway(
         [],
         "--origin",
         help="Allow this browser Origin (repeatable), on top of TWIN_GATEWAY__ALLOWED_ORIGINS.",
+    ),
+    factory: Path | None = typer.Option(
+        None, "--factory", help="Line layout YAML the WebXR floor is drawn from. Default: the built-in line."
+    ),
+    history: str | None = typer.Option(
+        None,
+        "--history",
+        help="Where /api/alarms and /api/kpis read: memory (this process) or cassandra (the sinks' "
+        "tables). Default: TWIN_GATEWAY__HISTORY.",
     ),
     create_topics: bool = typer.Option(
         True, "--create-topics/--no-create-topics", help="Create missing catalog topics and schemas first."
@@ -38,21 +53,15 @@ def gateway(
     if port is not None:
         gw.port = port
     gw.dev_mode = gw.dev_mode or dev
+    if factory is not None:
+        gw.factory_file = factory
+    if history is not None:
+        gw.history = _history_choice(history)
     gw.allowed_origins = [*gw.allowed_origins, *origins]
 
-    from xr_gateway.auth import Role, TokenVerifier
+    from xr_gateway.auth import Role
 
-    if gw.dev_mode:
-        if not _loopback(gw.host):
-            msg = f"dev mode hands out tokens: bind it to a loopback host, not {gw.host!r}"
-            raise ConfigError(msg)
-        verifier = TokenVerifier.for_dev(gw)
-        # The Vite dev server of the WebXR client, and pages the gateway itself might serve.
-        for origin in ("http://localhost:5173", "http://127.0.0.1:5173", f"http://{gw.host}:{gw.port}"):
-            if origin not in gw.allowed_origins:
-                gw.allowed_origins.append(origin)
-    else:
-        verifier = TokenVerifier.from_settings(gw)  # ConfigError without a secret or key: one line
+    verifier = _verifier(gw)
 
     configure_logging(log_level)
     if create_topics:
@@ -70,15 +79,58 @@ def gateway(
         msg = f"cannot listen on {gw.host}:{gw.port} ({exc.strerror}); pass --port with a free port"
         raise ConfigError(msg) from exc
 
-    base = f"http://{gw.host}:{gw.port}"
-    typer.echo(f"gateway on ws://{gw.host}:{gw.port}/ws (REST {base}/docs, metrics {base}/metrics)")
+    port = sock.getsockname()[1]
+    base = f"http://{gw.host}:{port}"
+    typer.echo(f"gateway on ws://{gw.host}:{port}/ws (REST {base}/docs, metrics {base}/metrics)")
     if gw.dev_mode:
         ttl = gw.dev_token_ttl_s
+        operator = verifier.mint("dev-operator", Role.OPERATOR, ttl)
         typer.echo("DEV MODE: tokens below die with this process; never use dev mode in production")
         typer.echo(f"viewer token:   {verifier.mint('dev-viewer', Role.VIEWER, ttl)}")
-        typer.echo(f"operator token: {verifier.mint('dev-operator', Role.OPERATOR, ttl)}")
+        typer.echo(f"operator token: {operator}")
         typer.echo(f"allowed origins: {', '.join(gw.allowed_origins)}")
-    serve(create_app(settings, gw, verifier), gw, sock=sock, log_level=log_level.lower())
+        typer.echo(f"WebXR view (operator): {base}/#token={operator}")
+    else:
+        typer.echo(f"WebXR view: {base}/#token=<a viewer or operator JWT>")
+    store = None
+    if gw.history == "cassandra":
+        from xr_gateway.history import CassandraHistory
+
+        store = CassandraHistory.connect(settings)
+    try:
+        serve(create_app(settings, gw, verifier, history=store), gw, sock=sock, log_level=log_level.lower())
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _history_choice(value: str) -> Literal["memory", "cassandra"]:
+    from twin.errors import ConfigError
+
+    if value == "memory":
+        return "memory"
+    if value == "cassandra":
+        return "cassandra"
+    msg = f"--history must be memory or cassandra, not {value!r}"
+    raise ConfigError(msg)
+
+
+def _verifier(gw: GatewaySettings) -> TokenVerifier:
+    """Dev mode: a random secret and the local pages' origins allowed; else the configured keys."""
+    from twin.errors import ConfigError
+    from xr_gateway.auth import TokenVerifier
+
+    if not gw.dev_mode:
+        return TokenVerifier.from_settings(gw)  # ConfigError without a secret or key: one line
+    if not _loopback(gw.host):
+        msg = f"dev mode hands out tokens: bind it to a loopback host, not {gw.host!r}"
+        raise ConfigError(msg)
+    # The Vite dev server of the WebXR client, and the pages the gateway itself serves.
+    pages = (f"http://{gw.host}:{gw.port}", f"http://localhost:{gw.port}", f"http://127.0.0.1:{gw.port}")
+    for origin in ("http://localhost:5173", "http://127.0.0.1:5173", *pages):
+        if origin not in gw.allowed_origins:
+            gw.allowed_origins.append(origin)
+    return TokenVerifier.for_dev(gw)
 
 
 def _loopback(host: str) -> bool:

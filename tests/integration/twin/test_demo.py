@@ -12,7 +12,7 @@ from twin.infra import Infra
 
 def test_demo_streams_the_line_and_reads_everything_back(stack: Infra) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "twin", "demo", "--duration", "4", "--speed", "120"],
+        [sys.executable, "-m", "twin", "demo", "--duration", "4", "--speed", "120", "--no-serve"],
         env=dict(os.environ),
         capture_output=True,
         text=True,
@@ -43,3 +43,7 @@ def test_demo_streams_the_line_and_reads_everything_back(stack: Infra) -> None:
     assert searchable is not None and int(searchable.group(1).replace(",", "")) > 0
     for server in ("kafka", "registry", "cassandra", "elasticsearch"):
         assert server in out.stdout
+    # The gateway served the live view during the run (URL with a dev token) and holds every machine.
+    assert re.search(r"http://127\.0\.0\.1:\d+/#token=[\w-]+\.[\w-]+\.[\w-]+", out.stdout), out.stdout
+    live = re.search(r"gateway: (\d+) of (\d+) layout machines live", out.stdout)
+    assert live is not None and int(live.group(1)) == int(live.group(2)) == 5, out.stdout

@@ -151,12 +151,16 @@ def alarm(machine: str, line: str, alarm_id: str | None = None, *, status: str =
 
 
 @contextmanager
-def running_gateway(settings: Settings, logs: Path, **overrides: Any) -> Iterator[RunningGateway]:
-    """A gateway process on a free port with its own topic namespace; topics deleted afterwards."""
-    prefix = f"tgw{uuid.uuid4().hex[:8]}."
+def running_gateway(
+    settings: Settings, logs: Path, *, prefix: str | None = None, **overrides: Any
+) -> Iterator[RunningGateway]:
+    """A gateway process on a free port with its own topic namespace; topics deleted afterwards.
+
+    ``prefix``: read an existing namespace (e.g. a processing test's) instead of a fresh one. The
+    gateway's own page origin (``http://127.0.0.1:<port>``) is always allowed, next to ``ORIGIN``.
+    """
+    prefix = prefix or f"tgw{uuid.uuid4().hex[:8]}."
     ensure_topics(settings, prefixed(prefix))
-    options: dict[str, Any] = {"topic_prefix": prefix, "allowed_origins": [ORIGIN], "port": 0, **overrides}
-    gw = GatewaySettings(**options, jwt_secret=SECRET)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Small kernel buffers (inherited by accepted sockets) so a client that stops reading pushes
@@ -165,6 +169,9 @@ def running_gateway(settings: Settings, logs: Path, **overrides: Any) -> Iterato
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     port = sock.getsockname()[1]
+    origins = [ORIGIN, f"http://127.0.0.1:{port}"]
+    options: dict[str, Any] = {"topic_prefix": prefix, "allowed_origins": origins, "port": port, **overrides}
+    gw = GatewaySettings(**options, jwt_secret=SECRET)
     log = (logs / "gateway.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.integration.xr_gateway.serve_gateway", str(sock.fileno()),

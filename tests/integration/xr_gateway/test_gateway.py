@@ -53,13 +53,6 @@ def gateway(
         yield running
 
 
-@pytest.fixture(scope="module")
-def publisher(gateway: RunningGateway) -> Iterator[Publisher]:
-    pub = Publisher(gateway.settings, gateway.gw.topic_prefix)
-    yield pub
-    pub.close()
-
-
 def uid(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
