@@ -8,7 +8,9 @@ rounds), on the same events rate, so the noisy shared machine affects both alike
 Reported per side: delivery latency p50/p99 (event time -> client receive, same clock), frames/s
 out, frames per server CPU-second, server RSS per client ((RSS with N idle clients - RSS with none)
 / N), RSS over time while streaming, and, for the gateway, how long K clients that stop reading
-take to be closed (4008). Needs the local stack (`twin infra up`).
+take to be closed (4008). Before either server starts, ``twin.state`` is pre-filled with as many old
+updates as the gateway's resume ring holds (``--prefill``), so its bounded buffers start full and
+the RSS series shows the steady state. Needs the local stack (`twin infra up`).
 
     .venv/bin/python bench/gateway_fanout.py --clients 1000 --duration 60
     .venv/bin/python bench/gateway_fanout.py --clients 50 --duration 10 --slow 2   # quick check
@@ -193,6 +195,36 @@ def load(url: str, clients: int, token: str, slow: int, out: str) -> None:
 
 
 # -- orchestration -------------------------------------------------------------------------------
+def state_record(machine: str, n: int, t: int) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()), "event_time": t, "source": "bench", "correlation_id": "bench",
+        "line_id": "line-1", "machine_id": machine, "machine_type": "cnc", "state": "RUNNING",
+        "state_since": t, "active_alarms": [], "oee": 0.8, "parts_good": n, "parts_scrap": 0,
+        "signals": [{"name": s, "value": 1.5 * n, "unit": "mm/s"}
+                    for s in ("spindle_speed", "spindle_load", "vibration_rms", "temperature", "power")],
+    }  # fmt: skip
+
+
+def prefill(settings: Any, prefix: str, count: int) -> None:
+    """``count`` old state updates in the topic before any server starts: the gateway replays
+    twin.state at start-up, so its bounded buffers (the resume ring) start full and the RSS series
+    shows the steady state, not the buffers filling."""
+    from schemas import load_schema
+    from twin.clients import kafka_producer, schema_registry
+    from twin.codec import AvroCodec
+
+    topic = prefix + "twin.state"
+    codec = AvroCodec(schema_registry(settings), f"{topic}-value", load_schema("twin_state").text)
+    producer = kafka_producer(settings)
+    t = int(time.time() * 1000) - 3_600_000
+    for n in range(count):
+        machine = MACHINES[n % len(MACHINES)]
+        producer.produce(topic, key=machine.encode(), value=codec.encode(state_record(machine, -1 - n, t)))
+        producer.poll(0)
+    if producer.flush(60):
+        raise SystemExit("prefill: records not acknowledged")
+
+
 def produce(settings: Any, prefix: str, rate: float, stop: threading.Event, sent: list[int]) -> None:
     from schemas import load_schema
     from twin.clients import kafka_producer, schema_registry
@@ -207,14 +239,7 @@ def produce(settings: Any, prefix: str, rate: float, stop: threading.Event, sent
     while not stop.is_set():
         machine = MACHINES[n % len(MACHINES)]
         t = 0 if warm_up else int(time.time() * 1000)
-        record = {
-            "event_id": str(uuid.uuid4()), "event_time": t, "source": "bench", "correlation_id": "bench",
-            "line_id": "line-1", "machine_id": machine, "machine_type": "cnc", "state": "RUNNING",
-            "state_since": t, "active_alarms": [], "oee": 0.8, "parts_good": n, "parts_scrap": 0,
-            "signals": [{"name": s, "value": 1.5 * n, "unit": "mm/s"}
-                        for s in ("spindle_speed", "spindle_load", "vibration_rms", "temperature", "power")],
-        }  # fmt: skip
-        producer.produce(topic, key=machine.encode(), value=codec.encode(record))
+        producer.produce(topic, key=machine.encode(), value=codec.encode(state_record(machine, n, t)))
         producer.poll(0)
         if warm_up:
             producer.flush(10)
@@ -365,6 +390,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="gateway/floor alternations")
     parser.add_argument("--loaders", type=int, default=2, help="load-generator processes")
     parser.add_argument("--slow", type=int, default=10, help="gateway clients that stop reading")
+    parser.add_argument(
+        "--prefill",
+        type=int,
+        default=None,
+        help="old state updates produced first (default: the gateway's resume ring size, so it starts full)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
 
@@ -377,6 +408,11 @@ def main() -> None:
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     ensure_topics(settings, prefixed(prefix, (topic("twin.state"), topic("twin.alarms"), topic("twin.kpis"),
                                               topic("twin.anomalies"), topic("twin.alarm-commands"))))  # fmt: skip
+    from xr_gateway.settings import GatewaySettings
+
+    count = GatewaySettings().resume_buffer_frames if args.prefill is None else args.prefill
+    if count:
+        prefill(settings, prefix, count)
     workdir = ROOT / ".twin" / "bench-gateway"
     workdir.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -390,11 +426,14 @@ def main() -> None:
         delete_topics(settings, lambda n: n.startswith(prefix))
     print()
     print(
-        f"{'side':8} {'p50 ms':>8} {'p99 ms':>8} {'frames/s':>9} {'frames/CPU-s':>12} {'KiB/client':>10} {'delivered':>10}"
+        f"{'side':8} {'p50 ms':>8} {'p99 ms':>8} {'frames/s':>9} {'frames/CPU-s':>12} {'KiB/client':>10} "
+        f"{'RSS MiB first->last':>20} {'delivered':>10}"
     )
     for r in rows:
+        series = r["rss_over_time_mib"]
+        rss = f"{series[0][1]} -> {series[-1][1]}" if series else "-"
         print(f"{r['side']:8} {r['latency_p50_ms']!s:>8} {r['latency_p99_ms']!s:>8} {r['frames_per_s']:>9} "
-              f"{r['frames_per_cpu_s']!s:>12} {r['rss_per_client_kib']:>10} "
+              f"{r['frames_per_cpu_s']!s:>12} {r['rss_per_client_kib']:>10} {rss:>20} "
               f"{r['frames_received']}/{r['expected_frames']:<}")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

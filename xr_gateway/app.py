@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from twin.settings import Settings
 from xr_gateway import rest
 from xr_gateway.auth import TokenVerifier
+from xr_gateway.direct import RawSendMiddleware
 from xr_gateway.history import HistoryStore
 from xr_gateway.service import Gateway
 from xr_gateway.session import websocket_endpoint
@@ -59,6 +60,8 @@ def create_app(
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization"],
         )
+    # Outermost of ours, so it sees the server's own send (xr_gateway.direct: the fan-out fast path).
+    app.add_middleware(RawSendMiddleware)
     app.include_router(rest.ops)
     app.include_router(rest.api)
     if gw.dev_mode:

@@ -18,6 +18,7 @@ from typing import Any
 
 from xr_gateway import metrics
 from xr_gateway.auth import Principal
+from xr_gateway.direct import DirectWriter
 from xr_gateway.filters import Subscription
 from xr_gateway.frames import Frame, control_frame, dumps, event_frame
 from xr_gateway.queue import ClientQueue
@@ -39,6 +40,7 @@ class Client:
     kick: Callable[[int, str], None] = lambda code, reason: None
     closing: bool = False
     busy_since: float | None = None  # set while the sender is inside a batch (maybe blocked on TCP)
+    direct: DirectWriter | None = None  # the fast path: write now when nothing waits (xr_gateway.direct)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def stalled_since(self) -> float | None:
@@ -70,6 +72,7 @@ class Hub:
         now = self.clock()
         wall_ms = time.time() * 1000
         clients = [c for c in self.clients if c.subscription is not None]
+        written = 0
         for stream, record in events:
             self.seq += 1
             frame = event_frame(self.seq, stream, record)
@@ -78,12 +81,25 @@ class Hub:
             metrics.EVENTS_IN.labels(stream).inc()
             if frame.event_time_ms:
                 metrics.INGEST_LATENCY.observe(max(0.0, wall_ms - frame.event_time_ms) / 1000)
+            data: bytes | None = None
             for client in clients:
                 sub = client.subscription
                 if client.closing or sub is None or not sub.matches(stream, frame.line_id, frame.machine_id):
                     continue
+                # Nothing waiting for this client and its socket writable: write now (in order, as
+                # nothing is ahead of this frame). Otherwise the queue, which conflates and bounds.
+                direct = client.direct
+                if direct is not None and client.busy_since is None and not client.queue:
+                    if data is None:
+                        data = frame.text.encode()
+                    if direct.write(data):
+                        written += 1
+                        continue
                 if not client.queue.put(frame, now):
                     self.kick(client, CLOSE_TOO_SLOW, f"too slow: {len(client.queue)} frames pending")
+        if written:
+            metrics.FRAMES_OUT.inc(written)
+            metrics.FRAMES_DIRECT.inc(written)
 
     def _remember(self, frame: Frame, record: dict[str, Any]) -> None:
         stream = frame.stream

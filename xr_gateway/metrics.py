@@ -6,6 +6,10 @@ from prometheus_client import Counter, Gauge, Histogram
 
 CLIENTS = Gauge("twin_gateway_clients_connected", "Websocket clients connected")
 FRAMES_OUT = Counter("twin_gateway_frames_sent_total", "Frames written to websocket clients")
+FRAMES_DIRECT = Counter(
+    "twin_gateway_frames_direct_total",
+    "Of the frames sent, those written at once by the fan-out (the client had nothing queued)",
+)
 FRAMES_CONFLATED = Counter(
     "twin_gateway_frames_conflated_total", "Frames dropped because a newer one for the same key replaced them"
 )

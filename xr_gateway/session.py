@@ -21,6 +21,7 @@ from twin.errors import TwinError
 from xr_gateway import metrics
 from xr_gateway.auth import AuthError, Principal
 from xr_gateway.commands import COMMANDS
+from xr_gateway.direct import DirectWriter
 from xr_gateway.filters import STREAMS, FilterError, Subscription
 from xr_gateway.hub import CLOSE_TOO_SLOW, Client
 from xr_gateway.queue import ClientQueue
@@ -52,7 +53,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await _refuse(websocket, 503, "gateway full, try another replica or later", "full")
         return
     await websocket.accept(subprotocol=PROTOCOL if PROTOCOL in protocols else None)
-    await Session(websocket, gateway, principal).run()
+    session = Session(websocket, gateway, principal)
+    session.client.direct = DirectWriter.find(websocket.scope)
+    await session.run()
 
 
 def _credentials(websocket: WebSocket) -> tuple[str | None, list[str]]:

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import InvalidStatus
 
 from tests.integration.producers.helpers import consume_all
@@ -132,6 +133,36 @@ def test_fan_out_respects_each_clients_filters(gateway: RunningGateway, publishe
             assert [m["data"]["alarm_id"] for m in got] == [alarm_id]
         for ws in state_clients + alarm_clients:
             await ws.close()
+
+    asyncio.run(scenario())
+
+
+def frames_direct(gateway: RunningGateway) -> float:
+    text = httpx.get(f"{gateway.http_url}/metrics").text
+    for family in text_string_to_metric_families(text):
+        if family.name == "twin_gateway_frames_direct":
+            return sum(s.value for s in family.samples if s.name.endswith("_total"))
+    raise AssertionError("twin_gateway_frames_direct_total missing from /metrics")
+
+
+def test_a_keeping_up_client_gets_frames_written_at_once_in_order(
+    gateway: RunningGateway, publisher: Publisher
+) -> None:
+    """The fan-out's fast path (xr_gateway.direct) is live under the real server, and keeps order."""
+    line, machine = uid("line"), uid("m")
+
+    async def scenario() -> None:
+        ws = await open_client(gateway, gateway.token())
+        await subscribe(ws, machines=[machine], streams=["state"])
+        before = frames_direct(gateway)
+        seqs = []
+        for n in range(1, 6):  # one at a time: the client has nothing queued when each arrives
+            await publisher.publish([("twin.state", state(machine, line, n))])
+            got = await recv_until(ws, seen_all({machine: n}))
+            seqs += [m["seq"] for m in got]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+        assert frames_direct(gateway) - before >= 5
+        await ws.close()
 
     asyncio.run(scenario())
 
