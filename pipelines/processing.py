@@ -21,8 +21,6 @@ acking, so a restart replays.
 from __future__ import annotations
 
 import asyncio
-import functools
-import gc
 import logging
 import time
 from pathlib import Path
@@ -60,41 +58,6 @@ CHECKPOINT_EVENTS = Histogram(
     ["stage"],
     buckets=(1, 10, 100, 500, 1000, 5000, 20000),
 )
-
-
-GC_PAUSE = Histogram(
-    "twin_processor_gc_pause_seconds",
-    "Cyclic garbage collector pauses (they stall every stream of the worker)",
-    ["generation"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5),
-)
-
-
-@functools.cache  # once per process
-def watch_gc_pauses() -> None:
-    started: list[float] = []
-
-    def on_gc(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            started[:] = [time.perf_counter()]
-        elif started:
-            GC_PAUSE.labels(str(info["generation"])).observe(time.perf_counter() - started[0])
-
-    gc.callbacks.append(on_gc)
-
-
-@functools.cache  # once per process
-def freeze_startup_heap() -> None:
-    """Move every object alive now (modules, the app, restored state) out of the cyclic GC's view.
-
-    A full (generation 2) collection walks every tracked object; with the libraries a worker loads
-    that took 74-88 ms, several times a minute, stalling every stream (py-spy and gc.callbacks on
-    ``twin process``; docs/benchmarks.md). Frozen objects are still freed by reference counting;
-    only cycles among them are never collected, so this runs once per process, after start-up,
-    when what exists is what lives as long as the worker.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 class DeliveryFailedError(RuntimeError):
@@ -196,8 +159,6 @@ class Runner:
 
     async def agent(self, stream: StreamT[Any]) -> None:
         await self.worker.start_ticker()
-        if self.worker.settings.processors.gc_freeze:
-            freeze_startup_heap()
         self.stream = stream = stream.noack()  # type: ignore[attr-defined]
         send, pending = self.worker.send, self.pending
         stage = self.stage
@@ -434,7 +395,6 @@ class Worker:
 
     def run(self, loglevel: str = "WARNING") -> None:
         """Run the worker until a signal stops it."""
-        watch_gc_pauses()
         worker = faust.Worker(self.app, loglevel=loglevel, quiet=True)
         worker.execute_from_commandline()
 

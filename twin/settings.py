@@ -180,11 +180,6 @@ class ProcessorSettings(BaseModel):
     fetch_max_bytes: int = Field(default=8 * 1024 * 1024, gt=0, description="bytes per partition fetch")
     max_poll_records: int = Field(default=10_000, gt=0, description="records per consumer poll")
     stream_buffer: int = Field(default=20_000, gt=0, description="events buffered per stream")
-    # Off by default: with it on, the kill -9/restart integration test stalled in 3 of ~10 runs
-    # (the restarted worker stopped committing), a cause not yet found (docs/benchmarks.md).
-    gc_freeze: bool = Field(
-        default=False, description="gc.freeze() the start-up heap: shorter full-collection pauses"
-    )
 
 
 class SinkSettings(BaseModel):

@@ -107,4 +107,9 @@ def _kraft_cluster_id() -> str:
     # random-uuid prints); generating it here saves a JVM start.
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # Like Kafka's Uuid.randomUuid, never one starting with "-": StorageTool's option parser would
+    # read it as an option ("argument --cluster-id/-t: expected one argument"), 1 start in 64.
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
