@@ -63,43 +63,18 @@ class RegimeDetector:
 
         ``free`` (optional, per signal -1, 0 or +1): a signal may lie below (-1) or above (+1) a
         prototype at no distance, e.g. a temperature still relaxing after a change of state."""
-        score, i, z, _ = self.explain_one(x, scale, free)
-        return score, i, z
-
-    def explain_one(
-        self, x: Sequence[float], scale: Sequence[float], free: FloatArray | None = None
-    ) -> tuple[float, int, FloatArray, FloatArray]:
-        """``score_one`` plus each signal's signed residual in noise units: how much higher it is than
-        both the nearest state and the state its *other* signals point to (leave-one-out): a
-        vibration rising while speed, load and power say "running normally" is high against both."""
         xv = np.asarray(x, dtype=np.float64)
         d = xv.shape[0]
         if self.size == 0:
-            return float("inf"), -1, np.zeros(d), np.zeros(d)
-        sv = np.asarray(scale, dtype=np.float64)
-        diff = (xv - self.centres) / sv
+            return float("inf"), -1, np.zeros(d)
+        diff = (xv - self.centres) / np.asarray(scale, dtype=np.float64)
         np.clip(diff, -_Z_CAP, _Z_CAP, out=diff)
         if free is not None:
             diff[diff * free > 0] = 0.0
         z2 = diff * diff
         d2 = z2.sum(axis=1)
         i = int(d2.argmin())
-        score = float(np.sqrt(d2[i] / d))
-        nearest = np.sqrt(z2[i])
-        # Residuals only against states learned as normal: a state adopted after an alarm (an
-        # overheating that lasted) must not excuse the same rise next time.
-        if self.adopted.any() and not self.adopted.all():
-            d2 = np.where(self.adopted, np.inf, d2)
-            z2 = np.where(self.adopted[:, None], np.inf, z2)
-            diff = np.where(self.adopted[:, None], 0.0, diff)
-        j = int(d2.argmin())
-        with np.errstate(invalid="ignore"):
-            others = np.nan_to_num(d2[:, None] - z2, nan=np.inf).argmin(axis=0)
-        # The smaller of the two views: against the nearest state (so a signal that merely has
-        # uninformative partners is not blamed) and against the state the others point to (so a
-        # signal that drifted far enough to drag the nearest state along is still blamed).
-        residual = np.minimum(diff[j], diff[others, np.arange(d)])
-        return score, i, nearest, residual
+        return float(np.sqrt(d2[i] / d)), i, np.sqrt(z2[i])
 
     def learn_one(
         self,
