@@ -352,7 +352,7 @@ class MachineModel:
             if regime_ep.open and t - regime_ep.opened_at >= cfg.adopt_after_s * 1000:
                 # A combination flagged this long is a new normal (a product change): learn it.
                 for held in self.buffer:
-                    regime.learn_one(held, scale, adopted=True)
+                    regime.learn_one(held, scale)
                 self.buffer.clear()
                 regime_ep.close()
                 self.adopted += 1

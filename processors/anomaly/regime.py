@@ -44,7 +44,6 @@ class RegimeDetector:
         self.centres: FloatArray = np.zeros((0, 0))
         self.counts: FloatArray = np.zeros(0)
         self.used: FloatArray = np.zeros(0)  # learn count when each prototype was last refined
-        self.adopted: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)  # learned from an alarm
         self.learned = 0
 
     @property
@@ -83,7 +82,6 @@ class RegimeDetector:
         scored: tuple[float, int, FloatArray] | None = None,
         *,
         strict: bool = False,
-        adopted: bool = False,
         persistent: bool = True,
     ) -> None:
         """Refine the nearest prototype, or start a new one; ``scored`` reuses a ``score_one``.
@@ -117,9 +115,7 @@ class RegimeDetector:
             self.centres[j] = row[0]
             self.counts[j] = 1.0
             self.used[j] = self.learned
-            self.adopted[j] = adopted
             return
         self.centres = np.vstack([self.centres, row])
         self.counts = np.append(self.counts, 1.0)
         self.used = np.append(self.used, float(self.learned))
-        self.adopted = np.append(self.adopted, adopted)
