@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 RELEASE_EVERY = 500
+LINE_PARTITIONS = 6  # the forwarded line-events topic (keyed by line)
 
 EVENTS = Counter("twin_processor_events_total", "Input messages handled", ["stage"])
 DEAD_LETTERS = Counter("twin_processor_dead_letters_total", "Input messages sent to a DLQ", ["stage"])
@@ -308,7 +309,7 @@ class Worker:
             logging_config=None,
         )
         app = self.app
-        line_topic_name = f"{ps.app_id}-{self.prefix}line-events"
+        self.line_topic_name = line_topic_name = f"{ps.app_id}-{self.prefix}line-events"
         self.machine_stage = MachineStage(self.config, self.codecs, line_topic_name, self.prefix)
         self.line_stage = LineStage(self.config, self.codecs, self.prefix)
         sources = app.topic(
@@ -325,7 +326,7 @@ class Worker:
             value_type=bytes,
             key_serializer="raw",
             value_serializer="raw",
-            partitions=6,
+            partitions=LINE_PARTITIONS,
             internal=True,
         )
         machine_table = app.Table("machine-twins", partitions=6, key_type=str, value_type=bytes)
@@ -386,7 +387,7 @@ class Worker:
         await self._tick()
         for runner, topics in (
             (self.machines, {self.prefix + n for n in MACHINE_INPUTS}),
-            (self.lines, {f"{self.settings.processors.app_id}-{self.prefix}line-events"}),
+            (self.lines, {self.line_topic_name}),
         ):
             runner.stage.drop_partitions({tp.partition for tp in revoked if tp.topic in topics})
 
@@ -395,6 +396,9 @@ class Worker:
 
     def run(self, loglevel: str = "WARNING") -> None:
         """Run the worker until a signal stops it."""
+        from pipelines.topics import ensure_internal_topic
+
+        ensure_internal_topic(self.settings, self.line_topic_name, LINE_PARTITIONS)
         worker = faust.Worker(self.app, loglevel=loglevel, quiet=True)
         worker.execute_from_commandline()
 

@@ -4,6 +4,7 @@ clear away the topics tests and benches made."""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 
 from confluent_kafka import KafkaException
@@ -55,6 +56,33 @@ def ensure_topics(
                 raise ConfigError(msg) from exc
             report.append(f"schema {t.value_subject} -> id {schema_id} ({compatibility})")
     return report
+
+
+def ensure_internal_topic(settings: Settings, name: str, partitions: int, wait_s: float = 30.0) -> None:
+    """Create a worker's own topic (no schema, not in the catalog) and wait until metadata lists it.
+
+    Faust creates its internal topics while it starts, just before its consumer joins the group;
+    when the broker's metadata does not list the new topic yet, Faust's assignor ignores it
+    ("Ignoring missing topic") and nothing consumes it until the next rebalance (seen once in CI:
+    a worker that never read its forwarded line events). Created first, it is there at the join.
+    """
+    admin = kafka_admin(settings)
+    future = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name]
+    try:
+        future.result(timeout=60)
+    except KafkaException as exc:
+        if "TOPIC_ALREADY_EXISTS" not in str(exc):
+            msg = f"could not create topic {name}: {exc.args[0] if exc.args else exc}"
+            raise InfraError(msg) from exc
+    deadline = time.monotonic() + wait_s
+    while True:
+        listed = admin.list_topics(name, timeout=10).topics.get(name)
+        if listed is not None and listed.error is None and len(listed.partitions) >= partitions:
+            return
+        if time.monotonic() > deadline:
+            msg = f"topic {name} was created but the broker's metadata does not list it after {wait_s:.0f}s"
+            raise InfraError(msg)
+        time.sleep(0.2)
 
 
 def broker_topics(settings: Settings) -> dict[str, int]:

@@ -13,7 +13,7 @@ from confluent_kafka.schema_registry import Schema
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro.schema import to_parsing_canonical_form
 
-from pipelines.topics import broker_topics, ensure_topics
+from pipelines.topics import broker_topics, delete_topics, ensure_internal_topic, ensure_topics
 from schemas import load_schema
 from twin.clients import kafka_admin, schema_registry
 from twin.infra import Infra
@@ -54,3 +54,15 @@ def test_catalog_topics_are_created_once_with_their_config(stack: Infra, setting
         evolved["fields"].append({"name": "site", "type": ["null", "string"], "default": None})
         registry.register_schema(telemetry.value_subject, Schema(json.dumps(evolved), "AVRO"))
         assert registry.get_versions(telemetry.value_subject) == [1, 2]
+
+
+def test_a_workers_internal_topic_is_listed_before_it_returns_and_creating_it_again_is_fine(
+    stack: Infra, settings: Settings
+) -> None:
+    name = f"test.{uuid.uuid4().hex[:8]}.line-events"
+    try:
+        ensure_internal_topic(settings, name, 6)
+        assert broker_topics(settings)[name] == 6  # listed at once: a consumer joining now sees it
+        ensure_internal_topic(settings, name, 6)  # a restarted worker: already there
+    finally:
+        delete_topics(settings, lambda n: n == name)
