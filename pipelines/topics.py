@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import ConfigResource, NewTopic
@@ -23,17 +24,9 @@ def _new(t: Topic, replication: int) -> NewTopic:
     return NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication, config=t.config())
 
 
-def ensure_topics(
-    settings: Settings,
-    topics: tuple[Topic, ...] = CATALOG,
-    *,
-    compatibility: str = "BACKWARD",
-    replication: int = 1,
-) -> list[str]:
-    """Create missing topics (and DLQs), register value schemas, set compatibility. Idempotent."""
+def _create(admin: Any, wanted: list[NewTopic]) -> list[str]:
+    """Create ``wanted``; one report line per topic ("created" or "exists"), InfraError otherwise."""
     report: list[str] = []
-    admin = kafka_admin(settings)
-    wanted = [_new(t, replication) for t in topics] + [_new(dlq_topic(t), replication) for t in topics]
     futures = admin.create_topics(wanted, operation_timeout=30, request_timeout=30)
     for name, future in futures.items():
         try:
@@ -45,6 +38,20 @@ def ensure_topics(
                 continue
             msg = f"could not create topic {name}: {exc.args[0] if exc.args else exc}"
             raise InfraError(msg) from exc
+    return report
+
+
+def ensure_topics(
+    settings: Settings,
+    topics: tuple[Topic, ...] = CATALOG,
+    *,
+    compatibility: str = "BACKWARD",
+    replication: int = 1,
+) -> list[str]:
+    """Create missing topics (and DLQs), register value schemas, set compatibility. Idempotent."""
+    admin = kafka_admin(settings)
+    wanted = [_new(t, replication) for t in topics] + [_new(dlq_topic(t), replication) for t in topics]
+    report = _create(admin, wanted)
     with schema_registry(settings) as registry:
         for t in topics:
             schema = load_schema(t.value_schema)
@@ -67,13 +74,7 @@ def ensure_internal_topic(settings: Settings, name: str, partitions: int, wait_s
     a worker that never read its forwarded line events). Created first, it is there at the join.
     """
     admin = kafka_admin(settings)
-    future = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name]
-    try:
-        future.result(timeout=60)
-    except KafkaException as exc:
-        if "TOPIC_ALREADY_EXISTS" not in str(exc):
-            msg = f"could not create topic {name}: {exc.args[0] if exc.args else exc}"
-            raise InfraError(msg) from exc
+    _create(admin, [NewTopic(name, num_partitions=partitions, replication_factor=1)])
     deadline = time.monotonic() + wait_s
     while True:
         listed = admin.list_topics(name, timeout=10).topics.get(name)
