@@ -202,6 +202,8 @@ class Runner:
                 stage.released.clear()
             if len(pending) >= self.every_events:
                 await self.checkpoint()
+            if machine_stage is not None and buffered.empty():
+                machine_stage.idle(time.monotonic())  # the merge's hold runs while we wait for input
 
     async def checkpoint(self) -> None:
         """Make everything handled so far durable, then ack it (see the module doc)."""
