@@ -13,9 +13,10 @@ steady middle of the drain (from 10% to 80% of the outputs, read from the broker
 ``throughput``); CPU is the worker process's own (all threads) over the same span. That is a
 *backlog* rate: a live stream arrives a few records per fetch, so each path then gets a live ramp
 (25% of its backlog rate up to 100%, 15% steps of ``--step-s``) and its maximum rate is the highest
-step it keeps up with (p99 under 1 s). Latency: a fresh live stream at 50% of that maximum, with event_time stamped at send, read back
-from twin.state's broker timestamps: delivery latency = output timestamp - input event time; and,
-for comparison with earlier runs, at 50% of the backlog rate. Needs the local stack (`twin infra up`).
+step it keeps up with (p99 under 1 s). Latency: a fresh live stream at 50% of that maximum, with
+event_time stamped at send, read back from twin.state's broker timestamps: delivery latency =
+output timestamp - input event time; and, for comparison with earlier runs, at 50% of the backlog
+rate. Needs the local stack (`twin infra up`).
 
     .venv/bin/python bench/processing_throughput.py --hours 2 --rounds 3 --latency-s 20
 """
@@ -198,11 +199,14 @@ def throughput(settings: Settings, path: str, prefix: str, total: int) -> tuple[
     proc = start(path, prefix, group)
     ps = psutil.Process(proc.pid)
 
+    def alive() -> None:
+        if proc.poll() is not None:
+            msg = f"{path} worker exited with {proc.returncode}"
+            raise RuntimeError(msg)
+
     def wait_for(outs: float) -> tuple[int, float, float]:
         while (n := produced(probe, outputs) - before) < outs:
-            if proc.poll() is not None:
-                msg = f"{path} worker exited with {proc.returncode}"
-                raise RuntimeError(msg)
+            alive()
             time.sleep(0.02)
         return n, time.perf_counter(), sum(ps.cpu_times()[:2])
 
@@ -210,9 +214,7 @@ def throughput(settings: Settings, path: str, prefix: str, total: int) -> tuple[
         n0, t0, cpu0 = wait_for(0.1 * total)
         n1, t1, cpu1 = wait_for(0.8 * total)
         while committed(probe, tps) < total:
-            if proc.poll() is not None:
-                msg = f"{path} worker exited with {proc.returncode}"
-                raise RuntimeError(msg)
+            alive()
             time.sleep(0.1)
         per_input = (produced(probe, outputs) - before) / total
         events = (n1 - n0) / per_input

@@ -240,8 +240,8 @@ class IdleClock:
     A queue that stays empty while the worker works through a backlog is not silent: its messages
     are fetched, or queued behind the ones being processed. Measured in wall time, a catch-up that
     took longer than the hold per partition released a partition's state changes up to an hour
-    ahead of its telemetry (seen in bench/processing_throughput.py: in about one backlog round in
-    three, 7,000-14,000 readings processed out of event-time order, at twice the CPU per event).
+    ahead of its telemetry (seen in bench/processing_throughput.py: in slow backlog rounds,
+    7,000-14,000 readings processed out of event-time order).
     """
 
     __slots__ = ("_idle", "_since")
