@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 # native/ holds the C Avro encoder (twin._avroenc) that the editable install compiles in place: a
 # changed source re-runs the install, which rebuilds it (~2 s; no cache needed).
@@ -49,6 +49,25 @@ test: setup web browser ## Run all tests; starts the local servers it needs (and
 unit: setup ## Run the unit tests only (no servers)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
+# The compiled encoder's guards (native/avroenc.c), built into build/native/, never over the in-place
+# twin/_avroenc*.so everything else uses: the codec tests against an -fsanitize=address,undefined
+# build (the interpreter preloads the ASan runtime; PYTHONMALLOC=malloc routes CPython's small
+# allocations through it too; leak detection is off as CPython itself never frees everything;
+# --capture=sys keeps a sanitizer report on the terminal), and a build per Python version.
+NATIVE_BUILD := build/native
+CODEC_TESTS := tests/unit/twin/test_codec_native.py tests/unit/twin/test_codec_native_memory.py tests/unit/twin/test_codec_logical.py
+NATIVE_PYTHONS ?= 3.11 3.12 3.13
+
+asan: setup ## The codec tests against an ASan+UBSan build of the encoder
+	$(BIN)/python native/buildext.py --out $(NATIVE_BUILD)/asan --sanitize --werror
+	libasan=$$($(BIN)/python native/buildext.py --print-libasan) || exit 1; \
+	LD_PRELOAD=$$libasan ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 PYTHONMALLOC=malloc \
+	  $(BIN)/python -m pytest -p native.pytest_native --native-build $(NATIVE_BUILD)/asan --native-sanitized \
+	  --capture=sys -p no:cacheprovider -m "not slow" $(CODEC_TESTS) $(PYTEST_ARGS)
+
+native-matrix: ## Build the encoder with Python 3.11, 3.12, 3.13 (-Werror); check each build against fastavro
+	native/matrix.sh $(NATIVE_PYTHONS)
+
 lint: setup ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -67,4 +86,4 @@ down: setup ## Stop the local servers
 lock: setup ## Re-pin constraints.txt from the current .venv
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
 
-.PHONY: help setup web browser test unit lint fmt demo down lock
+.PHONY: help setup web browser test unit asan native-matrix lint fmt demo down lock

@@ -61,16 +61,15 @@ def serve_floor(prefix: str, port: int) -> None:
     from confluent_kafka import OFFSET_END, TopicPartition
     from websockets.asyncio.server import ServerConnection, broadcast, serve
 
-    from schemas import load_schema
+    from schemas import codec_for
+    from twin import topics as catalog
     from twin.clients import kafka_consumer, schema_registry
-    from twin.codec import AvroCodec
     from twin.settings import Settings
 
     settings = Settings()
-    topic = prefix + "twin.state"
-    codec = AvroCodec(
-        schema_registry(settings), f"{topic}-value", load_schema("twin_state").text, logical_types=False
-    )
+    entry = catalog.topic(catalog.TWIN_STATE, prefix)
+    topic = entry.name
+    codec = codec_for(schema_registry(settings), entry, logical_types=False)
     clients: set[ServerConnection] = set()
 
     async def handler(ws: ServerConnection) -> None:
@@ -209,29 +208,31 @@ def prefill(settings: Any, prefix: str, count: int) -> None:
     """``count`` old state updates in the topic before any server starts: the gateway replays
     twin.state at start-up, so its bounded buffers (the resume ring) start full and the RSS series
     shows the steady state, not the buffers filling."""
-    from schemas import load_schema
-    from twin.clients import kafka_producer, schema_registry
-    from twin.codec import AvroCodec
+    from schemas import codec_for
+    from twin import topics as catalog
+    from twin.clients import kafka_producer, produce_blocking, schema_registry
 
-    topic = prefix + "twin.state"
-    codec = AvroCodec(schema_registry(settings), f"{topic}-value", load_schema("twin_state").text)
+    entry = catalog.topic(catalog.TWIN_STATE, prefix)
+    codec = codec_for(schema_registry(settings), entry)
     producer = kafka_producer(settings)
     t = int(time.time() * 1000) - 3_600_000
     for n in range(count):
         machine = MACHINES[n % len(MACHINES)]
-        producer.produce(topic, key=machine.encode(), value=codec.encode(state_record(machine, -1 - n, t)))
+        produce_blocking(
+            producer, entry.name, codec.encode(state_record(machine, -1 - n, t)), machine.encode()
+        )
         producer.poll(0)
     if producer.flush(60):
         raise SystemExit("prefill: records not acknowledged")
 
 
 def produce(settings: Any, prefix: str, rate: float, stop: threading.Event, sent: list[int]) -> None:
-    from schemas import load_schema
-    from twin.clients import kafka_producer, schema_registry
-    from twin.codec import AvroCodec
+    from schemas import codec_for
+    from twin import topics as catalog
+    from twin.clients import kafka_producer, produce_blocking, schema_registry
 
-    topic = prefix + "twin.state"
-    codec = AvroCodec(schema_registry(settings), f"{topic}-value", load_schema("twin_state").text)
+    entry = catalog.topic(catalog.TWIN_STATE, prefix)
+    codec = codec_for(schema_registry(settings), entry)
     producer = kafka_producer(settings, **{"linger.ms": 0})
     period, n = 1.0 / rate, 0
     warm_up = True  # the first send waits for metadata: an untimed record (event_time 0) takes it
@@ -239,7 +240,7 @@ def produce(settings: Any, prefix: str, rate: float, stop: threading.Event, sent
     while not stop.is_set():
         machine = MACHINES[n % len(MACHINES)]
         t = 0 if warm_up else int(time.time() * 1000)
-        producer.produce(topic, key=machine.encode(), value=codec.encode(state_record(machine, n, t)))
+        produce_blocking(producer, entry.name, codec.encode(state_record(machine, n, t)), machine.encode())
         producer.poll(0)
         if warm_up:
             producer.flush(10)
@@ -402,12 +403,12 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from pipelines.topics import delete_topics, ensure_topics
     from twin.settings import Settings
-    from twin.topics import prefixed, topic
+    from twin.topics import ALARM_COMMANDS, ALARMS, ANOMALIES, KPIS, TWIN_STATE, prefixed, topic
 
     settings = Settings()
     prefix = f"bench{uuid.uuid4().hex[:6]}."
-    ensure_topics(settings, prefixed(prefix, (topic("twin.state"), topic("twin.alarms"), topic("twin.kpis"),
-                                              topic("twin.anomalies"), topic("twin.alarm-commands"))))  # fmt: skip
+    read = (TWIN_STATE, ALARMS, KPIS, ANOMALIES, ALARM_COMMANDS)
+    ensure_topics(settings, prefixed(prefix, tuple(topic(name) for name in read)))
     from xr_gateway.settings import GatewaySettings
 
     count = GatewaySettings().resume_buffer_frames if args.prefill is None else args.prefill

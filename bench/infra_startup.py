@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from twin.infra import Infra
+from localstack import Infra
 from twin.settings import Settings
 
 

@@ -3,7 +3,7 @@
 (a) faust:  `twin process` (pipelines/processing.py): Faust agents, noack streams, checkpoints
             (outputs acknowledged, snapshots on a table changelog, then offsets committed)
 (b) plain:  a confluent-kafka consume loop in this file driving the same MachineStage/LineStage
-            (decode → event-time merge → anomalies → alarms → KPI windows → twin state), with
+            (decode → event-time merge → the steps of processors/stages.py), with
             the same forwarding through a line-events topic, snapshots to a compacted topic and
             commits after the outputs and snapshots are acknowledged
 
@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +40,16 @@ import psutil
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from pipelines.processing import twin_config
-from pipelines.stage import Codecs, Inbound, LineStage, MachineStage, Outbound
+from pipelines.stage import Inbound, LineStage, MachineStage, Outbound, Stage
 from pipelines.topics import delete_topics, ensure_topics
-from processors.twin import MACHINE_INPUTS
+from processors.stages import MACHINE_INPUTS
 from producers.session import ProduceSession, publish_catalog_records, simulator_records
-from schemas import load_schema
+from schemas import Codecs, codec_for
 from sim import Simulator, load_factory
 from sim.loader import DEFAULT_FACTORY_PATH
-from twin.clients import kafka_admin, kafka_consumer, kafka_producer, schema_registry
-from twin.codec import AvroCodec
+from twin.clients import kafka_admin, kafka_consumer, kafka_producer, produce_blocking, schema_registry
 from twin.settings import Settings
-from twin.topics import prefixed
+from twin.topics import PRODUCTION, STATE, TELEMETRY, TWIN_STATE, prefixed
 from twin.topics import topic as catalog_topic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,13 +62,7 @@ def plain_worker(prefix: str, group: str) -> None:
     settings = Settings()
     settings.processors.factory_file = DEFAULT_FACTORY_PATH
     config = twin_config(settings)
-    registry = schema_registry(settings)
-
-    def codec(real: str) -> AvroCodec:
-        schema = load_schema(catalog_topic(real[len(prefix) :]).value_schema)
-        return AvroCodec(registry, f"{real}-value", schema.text, logical_types=False)
-
-    codecs = Codecs(codec)
+    codecs = Codecs(schema_registry(settings), prefix=prefix, logical_types=False)
     line_topic, changelog = f"{group}-line-events", f"{group}-state"
     admin = kafka_admin(settings)
     from confluent_kafka.admin import NewTopic
@@ -85,28 +79,30 @@ def plain_worker(prefix: str, group: str) -> None:
     running = [True]
     signal.signal(signal.SIGTERM, lambda *_: running.__setitem__(0, False))
 
-    def caught_up(topic: str, partition: int) -> bool:
-        seen = machines.last_offset.get((topic, partition))
-        _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
-        return (
-            high is not None
-            and high >= 0
-            and ((seen is None and high == 0) or (seen is not None and seen + 1 >= high))
-        )
+    def caught_up(stage: Stage) -> Callable[[str, int], bool]:
+        def fetched_all(topic: str, partition: int) -> bool:
+            seen = stage.last_offset.get((topic, partition))
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            return (
+                high is not None
+                and high >= 0
+                and ((seen is None and high == 0) or (seen is not None and seen + 1 >= high))
+            )
+
+        return fetched_all
 
     def send(outs: list[Outbound]) -> None:
         for o in outs:
-            while True:
-                try:
-                    producer.produce(o.topic, o.value, o.key, headers=o.headers)
-                    break
-                except BufferError:
-                    producer.poll(0.05)
+            produce_blocking(producer, o.topic, o.value, o.key, headers=o.headers)
+
+    stages: dict[str, Stage] = {prefix + t: machines for t in MACHINE_INPUTS} | {line_topic: lines}
+    checks = {stage.name: caught_up(stage) for stage in (machines, lines)}
 
     offsets: dict[tuple[str, int], int] = {}
     last_checkpoint = time.monotonic()
     while running[0]:
-        machines.idle(time.monotonic())  # the merge's hold runs while we wait for input
+        for stage in (machines, lines):
+            stage.idle(time.monotonic())  # a merge's hold runs while we wait for input
         batch = consumer.consume(500, 0.2)
         now = time.monotonic()
         for msg in batch:
@@ -115,12 +111,9 @@ def plain_worker(prefix: str, group: str) -> None:
             inbound = Inbound(
                 msg.topic() or "", msg.partition() or 0, msg.offset() or 0, msg.key(), msg.value()
             )
-            if inbound.topic == line_topic:
-                send(lines.handle(inbound))
-                lines.released.append(inbound)
-            else:
-                send(machines.offer(inbound, now))
-        send(machines.release(caught_up, now))
+            send(stages[inbound.topic].offer(inbound, now))
+        for stage in (machines, lines):
+            send(stage.release(checks[stage.name], now))
         for stage in (machines, lines):
             for m in stage.released:
                 offsets[(m.topic, m.partition)] = m.offset + 1
@@ -130,7 +123,7 @@ def plain_worker(prefix: str, group: str) -> None:
             producer.flush(60)
             for stage in (machines, lines):
                 for snap in stage.snapshots():
-                    producer.produce(changelog, snap.data, snap.key, partition=snap.partition)
+                    produce_blocking(producer, changelog, snap.data, snap.key, partition=snap.partition)
             producer.flush(60)
             consumer.commit(
                 offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
@@ -163,7 +156,7 @@ def input_tps(prefix: str) -> list[TopicPartition]:
 def start(path: str, prefix: str, group: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "TWIN_PROCESSORS__TOPIC_PREFIX": prefix}
     if path == "faust":
-        cmd = [sys.executable, "-m", "twin", "process", "--app-id", group, "--metrics-port", "0",
+        cmd = [sys.executable, "-m", "cli", "process", "--app-id", group, "--metrics-port", "0",
                "--no-create-topics", "--factory", str(DEFAULT_FACTORY_PATH)]  # fmt: skip
     else:
         cmd = [sys.executable, __file__, "plain", "--prefix", prefix, "--group", group]
@@ -185,9 +178,7 @@ def throughput(settings: Settings, path: str, prefix: str, total: int) -> tuple[
     """
     group = f"bench-{path}-{uuid.uuid4().hex[:6]}"
     tps = input_tps(prefix)
-    outputs = [
-        TopicPartition(prefix + "twin.state", p) for p in range(catalog_topic("twin.state").partitions)
-    ]
+    outputs = [TopicPartition(prefix + TWIN_STATE, p) for p in range(catalog_topic(TWIN_STATE).partitions)]
     probe = Consumer(
         {
             "bootstrap.servers": settings.kafka.bootstrap_servers,
@@ -242,9 +233,9 @@ def live(
     try:
         time.sleep(12)  # start-up and group join before the clock starts
         overrides: dict[str, Any] = {"linger.ms": input_linger_ms}
-        session = ProduceSession(settings, **overrides)
-        for t in ("factory.telemetry", "factory.production", "factory.state"):
-            session.codec(prefix + t, catalog_topic(t).value_schema)
+        session = ProduceSession(settings, prefix=prefix, **overrides)
+        for t in (TELEMETRY, PRODUCTION, STATE):
+            session.codec(prefix + t)
         sim = Simulator(load_factory(), seed=3, start_time_ms=int(time.time() * 1000))
         source = simulator_records(sim, 3, int(time.time() * 1000))
         for rate, seconds in schedule:
@@ -268,7 +259,7 @@ def live(
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
     try:
-        return state_latencies(settings, prefix + "twin.state"), steps
+        return state_latencies(settings, prefix), steps
     finally:
         cleanup(settings, prefix)
 
@@ -310,13 +301,14 @@ def sustained(
     return best, table
 
 
-def state_latencies(settings: Settings, topic: str) -> list[tuple[int, float]]:
-    codec = AvroCodec(
-        schema_registry(settings), f"{topic}-value", load_schema("twin_state").text, logical_types=False
-    )
+def state_latencies(settings: Settings, prefix: str) -> list[tuple[int, float]]:
+    """(event time, latency ms) of every twin.state output under ``prefix``."""
+    state = catalog_topic(TWIN_STATE, prefix)
+    topic = state.name
+    codec = codec_for(schema_registry(settings), state, register=False, logical_types=False)
     consumer = kafka_consumer(settings, group_id=f"bench-reader-{uuid.uuid4().hex[:6]}")
     ends: dict[int, int] = {}
-    for p in range(catalog_topic("twin.state").partitions):
+    for p in range(state.partitions):
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
         if high > low:
             ends[p] = high

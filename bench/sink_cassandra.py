@@ -17,11 +17,10 @@ the ratio (a)/(b). Needs the local stack (`twin infra up`).
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
+
+from sink_report import Run, measure, print_table, summary
 
 from producers.records import EventMapper
 from sim import Simulator, load_factory
@@ -31,6 +30,7 @@ from sinks.cassandra.connection import connect
 from sinks.cassandra.rows import STATEMENTS, telemetry
 from sinks.cassandra.schema import replication
 from twin.settings import Settings
+from twin.topics import TELEMETRY
 
 START_MS = 1_764_000_000_000
 
@@ -47,7 +47,7 @@ def sim_telemetry(count: int) -> list[dict[str, Any]]:
         horizon += 3_600_000
         for event in simulator.run(until_ms=horizon):
             o = mapper.map(event)
-            if o.topic == "factory.telemetry":
+            if o.topic == TELEMETRY:
                 out.append(plain(o.record))
     return out[:count]
 
@@ -55,12 +55,6 @@ def sim_telemetry(count: int) -> list[dict[str, Any]]:
 def fresh(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The same readings with new event ids, so every round writes new rows (not overwrites)."""
     return [{**v, "event_id": str(uuid.uuid4())} for v in values]
-
-
-def measure(fn: Callable[[], int]) -> tuple[float, float, int]:
-    wall0, cpu0 = time.perf_counter(), time.process_time()
-    n = fn()
-    return time.perf_counter() - wall0, time.process_time() - cpu0, n
 
 
 def run(settings: Settings, *, rows: int, rounds: int, batch: int | None = None) -> dict[str, Any]:
@@ -77,9 +71,9 @@ def run(settings: Settings, *, rows: int, rounds: int, batch: int | None = None)
         sink.setup()
         insert = session.prepare(STATEMENTS["telemetry"].format(ks=keyspace))
         base = sim_telemetry(rows)
-        results: dict[str, list[tuple[float, float, int]]] = {"ours": [], "bare": []}
+        results: dict[str, list[Run]] = {"ours": [], "bare": []}
         for _ in range(rounds):
-            ours_in = [SinkRecord("factory.telemetry", 0, i, None, v) for i, v in enumerate(fresh(base))]
+            ours_in = [SinkRecord(TELEMETRY, 0, i, None, v) for i, v in enumerate(fresh(base))]
             # (b) gets its parameters ready-made: the mapping is part of what (a) pays for.
             bare_in = [telemetry(v)[0][1] for v in fresh(base)]
 
@@ -106,16 +100,7 @@ def run(settings: Settings, *, rows: int, rounds: int, batch: int | None = None)
         session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
         cluster.shutdown()
 
-    def summary(name: str) -> dict[str, float]:
-        runs = results[name]
-        return {
-            "rows_per_s": statistics.median(n / w for w, _, n in runs),
-            "cpu_s": statistics.median(c for _, c, _ in runs),
-            "rows_per_cpu_s": statistics.median(n / c if c > 0 else 0.0 for _, c, n in runs),
-            "rows": statistics.median(n for _, _, n in runs),
-        }
-
-    ours_s, bare_s = summary("ours"), summary("bare")
+    ours_s, bare_s = summary(results["ours"]), summary(results["bare"])
     return {
         "rows": rows,
         "rounds": rounds,
@@ -123,8 +108,8 @@ def run(settings: Settings, *, rows: int, rounds: int, batch: int | None = None)
         "concurrency": concurrency,
         "ours": ours_s,
         "bare": bare_s,
-        "ratio_wall": ours_s["rows_per_s"] / bare_s["rows_per_s"],
-        "ratio_cpu": ours_s["rows_per_cpu_s"] / bare_s["rows_per_cpu_s"] if bare_s["rows_per_cpu_s"] else 0.0,
+        "ratio_wall": ours_s["per_s"] / bare_s["per_s"],
+        "ratio_cpu": ours_s["per_cpu_s"] / bare_s["per_cpu_s"] if bare_s["per_cpu_s"] else 0.0,
     }
 
 
@@ -143,14 +128,13 @@ def main() -> None:
         f"{out['rows']:,} telemetry readings per run, {out['rounds']} rounds, "
         f"{out['batch']} per flush, {out['concurrency']} in flight"
     )
-    print("| path | wall rows/s (median) | client CPU-s (median) | rows per client CPU-second |")
-    print("| --- | --- | --- | --- |")
-    for name, label in (
-        ("ours", "(a) CassandraSink add+flush"),
-        ("bare", "(b) bare execute_concurrent_with_args"),
-    ):
-        s = out[name]
-        print(f"| {label} | {s['rows_per_s']:,.0f} | {s['cpu_s']:.2f} | {s['rows_per_cpu_s']:,.0f} |")
+    print_table(
+        "rows",
+        [
+            ("(a) CassandraSink add+flush", out["ours"]),
+            ("(b) bare execute_concurrent_with_args", out["bare"]),
+        ],
+    )
     print(f"ratio (a)/(b): wall {out['ratio_wall']:.2f}x, per CPU-second {out['ratio_cpu']:.2f}x")
 
 

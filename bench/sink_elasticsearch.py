@@ -16,18 +16,19 @@ docs per client CPU-second and the ratio (a)/(b). Needs the local Elasticsearch 
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from elasticsearch import helpers
+from sink_report import Run, measure, print_table, summary
 
-from sinks.base import Backpressure, SinkRecord
+from sinks.base import SinkRecord
 from sinks.elasticsearch import ElasticsearchSink, templates
 from sinks.elasticsearch.sink import CHUNK_DOCS
+from twin.errors import BackpressureError
 from twin.settings import Settings
+from twin.topics import ALARMS, ANOMALIES, STATE
 
 DAY_MS = 86_400_000
 
@@ -36,7 +37,7 @@ T0 = 1_764_000_000_000  # 2025-11-24T16:00:00Z
 
 # One event of each kind as the sink runner hands them over (wire form: epoch ms, uuid strings).
 BASE: dict[str, dict[str, Any]] = {
-    "twin.alarms": {
+    ALARMS: {
         "source": "processor:alarms",
         "correlation_id": "3f1c2a4e-0000-5000-8000-000000000001",
         "line_id": "line-1",
@@ -53,7 +54,7 @@ BASE: dict[str, dict[str, Any]] = {
         "message": "hydraulic pressure low",
         "details": {"signal": "pressure_bar", "threshold": "45"},
     },
-    "twin.anomalies": {
+    ANOMALIES: {
         "source": "processor:anomaly",
         "correlation_id": "3f1c2a4e-0000-5000-8000-000000000002",
         "line_id": "line-1",
@@ -67,7 +68,7 @@ BASE: dict[str, dict[str, Any]] = {
         ],
         "observed_event_id": "3f1c2a4e-0000-5000-8000-000000000003",
     },
-    "factory.state": {
+    STATE: {
         "source": "sim:line-1",
         "correlation_id": "3f1c2a4e-0000-5000-8000-000000000004",
         "line_id": "line-1",
@@ -89,7 +90,7 @@ def records(count: int, start_ms: int) -> list[SinkRecord]:
         value["event_id"] = str(uuid.UUID(int=i + 1))
         value["event_time"] = start_ms + i * (2 * DAY_MS // count)
         value["machine_id"] = f"m-{i % 40}"
-        if topic == "twin.alarms":
+        if topic == ALARMS:
             value["alarm_id"] = str(uuid.UUID(int=(i // 12) + 1))  # 4 lifecycle events per alarm
             value["status"] = statuses[(i // 3) % 4]
         out.append(SinkRecord(topic, i % 6, i, value["machine_id"].encode(), value))
@@ -105,12 +106,6 @@ def bare_actions(sink: ElasticsearchSink, recs: list[SinkRecord]) -> list[dict[s
             meta = dict(action["index"])
             actions.append({"_op_type": "index", **meta, "_source": source})
     return actions
-
-
-def measure(fn: Callable[[], int]) -> tuple[float, float, int]:
-    wall0, cpu0 = time.perf_counter(), time.process_time()
-    n = fn()
-    return time.perf_counter() - wall0, time.process_time() - cpu0, n
 
 
 def run(settings: Settings, *, docs: int, rounds: int) -> dict[str, Any]:
@@ -129,7 +124,7 @@ def run(settings: Settings, *, docs: int, rounds: int) -> dict[str, Any]:
         while True:
             try:
                 result = sink.flush()
-            except Backpressure:
+            except BackpressureError:
                 time.sleep(0.2)
                 continue
             assert not result.rejected, result.rejected[0].reason
@@ -143,7 +138,7 @@ def run(settings: Settings, *, docs: int, rounds: int) -> dict[str, Any]:
         assert all(next(iter(e.values()))["status"] == 409 for e in errors), errors[:1]
         return int(ok) + len(errors)
 
-    results: dict[str, list[tuple[float, float, int]]] = {"ours": [], "bare": []}
+    results: dict[str, list[Run]] = {"ours": [], "bare": []}
     try:
         ours()  # warm up: indices created, mappings and JIT-less caches settled
         for _ in range(rounds):
@@ -158,15 +153,7 @@ def run(settings: Settings, *, docs: int, rounds: int) -> dict[str, Any]:
             client.indices.delete_index_template(name=name)
         sink.close()
 
-    def summary(name: str) -> dict[str, float]:
-        runs = results[name]
-        return {
-            "docs_per_s": statistics.median(n / w for w, _, n in runs),
-            "cpu_s": statistics.median(c for _, c, _ in runs),
-            "docs_per_cpu_s": statistics.median(n / c if c > 0 else 0.0 for _, c, n in runs),
-        }
-
-    ours_s, bare_s = summary("ours"), summary("bare")
+    ours_s, bare_s = summary(results["ours"]), summary(results["bare"])
     return {
         "records": docs,
         "documents": len(actions),
@@ -174,8 +161,8 @@ def run(settings: Settings, *, docs: int, rounds: int) -> dict[str, Any]:
         "stored": stored,
         "ours": ours_s,
         "bare": bare_s,
-        "ratio_wall": ours_s["docs_per_s"] / bare_s["docs_per_s"],
-        "ratio_cpu": ours_s["docs_per_cpu_s"] / bare_s["docs_per_cpu_s"],
+        "ratio_wall": ours_s["per_s"] / bare_s["per_s"],
+        "ratio_cpu": ours_s["per_cpu_s"] / bare_s["per_cpu_s"],
     }
 
 
@@ -191,14 +178,10 @@ def main() -> None:
         f"{out['records']:,} records -> {out['documents']:,} documents per run "
         f"(alarms also update the current-alarms index), {out['rounds']} rounds, chunks of {CHUNK_DOCS}"
     )
-    print("| path | wall docs/s (median) | client CPU-s per run (median) | docs per client CPU-second |")
-    print("| --- | --- | --- | --- |")
-    for key, label in (
-        ("ours", "(a) ElasticsearchSink add+flush"),
-        ("bare", "(b) bare helpers.bulk, pre-built"),
-    ):
-        r = out[key]
-        print(f"| {label} | {r['docs_per_s']:,.0f} | {r['cpu_s']:.2f} | {r['docs_per_cpu_s']:,.0f} |")
+    print_table(
+        "docs",
+        [("(a) ElasticsearchSink add+flush", out["ours"]), ("(b) bare helpers.bulk, pre-built", out["bare"])],
+    )
     print(f"\nratio (a)/(b): wall {out['ratio_wall']:.2f}, CPU {out['ratio_cpu']:.2f}")
     print(
         f"documents stored: {out['stored']:,} (expected {out['documents'] - out['records'] // 3 + out['records'] // 12:,})"

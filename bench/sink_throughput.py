@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sink_cassandra
 import sink_elasticsearch
+from sink_report import print_table
 
 from pipelines.sink_runner import SinkRunner
 from pipelines.topics import delete_topics, ensure_topics
@@ -40,7 +41,7 @@ from producers.records import Outgoing
 from producers.session import publish_catalog_records
 from sinks.base import Sink
 from twin.settings import Settings
-from twin.topics import prefixed
+from twin.topics import TELEMETRY, prefixed
 
 
 def publish(settings: Settings, prefix: str, records: list[Outgoing]) -> None:
@@ -104,7 +105,7 @@ def cassandra_e2e(settings: Settings, rows: int) -> dict[str, float]:
     try:
         Migrator(session, keyspace).migrate(replication_options=replication(1))
         values = sink_cassandra.fresh(sink_cassandra.sim_telemetry(rows))
-        records = [Outgoing("factory.telemetry", v["machine_id"], v) for v in values]
+        records = [Outgoing(TELEMETRY, v["machine_id"], v) for v in values]
         return through_kafka(settings, lambda s: CassandraSink(s, keyspace=keyspace), records)
     finally:
         session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)
@@ -146,43 +147,38 @@ def main() -> None:
     es_e2e = elasticsearch_e2e(settings, args.docs)
 
     print(f"Cassandra: {args.rows:,} telemetry rows per run, {args.rounds} rounds (medians)")
-    print("| path | wall rows/s | client CPU-s | rows per client CPU-second |")
-    print("| --- | --- | --- | --- |")
-    for label, r in (
-        ("(a) CassandraSink add+flush", cas["ours"]),
-        ("(b) bare execute_concurrent_with_args", cas["bare"]),
-    ):
-        print(f"| {label} | {r['rows_per_s']:,.0f} | {r['cpu_s']:.2f} | {r['rows_per_cpu_s']:,.0f} |")
-    print(
-        f"| (a+) `twin sink cassandra` from Kafka (one run) | {cas_e2e['per_s']:,.0f} | "
-        f"{cas_e2e['cpu_s']:.2f} | {cas_e2e['per_cpu_s']:,.0f} |"
+    print_table(
+        "rows",
+        [
+            ("(a) CassandraSink add+flush", cas["ours"]),
+            ("(b) bare execute_concurrent_with_args", cas["bare"]),
+            ("(a+) `twin sink cassandra` from Kafka (one run)", cas_e2e),
+        ],
     )
     bare = cas["bare"]
     print(
         f"ratio (a)/(b): wall {cas['ratio_wall']:.2f}, CPU {cas['ratio_cpu']:.2f}; "
-        f"(a+)/(b): wall {cas_e2e['per_s'] / bare['rows_per_s']:.2f}, "
-        f"CPU {cas_e2e['per_cpu_s'] / bare['rows_per_cpu_s']:.2f}\n"
+        f"(a+)/(b): wall {cas_e2e['per_s'] / bare['per_s']:.2f}, "
+        f"CPU {cas_e2e['per_cpu_s'] / bare['per_cpu_s']:.2f}\n"
     )
     print(
         f"Elasticsearch: {args.docs:,} records per run ({es['documents']:,} documents), {args.rounds} rounds"
     )
-    print("| path | wall docs/s | client CPU-s | docs per client CPU-second |")
-    print("| --- | --- | --- | --- |")
-    for label, r in (
-        ("(a) ElasticsearchSink add+flush", es["ours"]),
-        ("(b) bare helpers.bulk, pre-built actions", es["bare"]),
-    ):
-        print(f"| {label} | {r['docs_per_s']:,.0f} | {r['cpu_s']:.2f} | {r['docs_per_cpu_s']:,.0f} |")
     scale = es["documents"] / es["records"]  # documents per record (alarms also update current state)
-    print(
-        f"| (a+) `twin sink elasticsearch` from Kafka (one run) | {es_e2e['per_s'] * scale:,.0f} | "
-        f"{es_e2e['cpu_s']:.2f} | {es_e2e['per_cpu_s'] * scale:,.0f} |"
+    es_e2e_docs = {**es_e2e, "per_s": es_e2e["per_s"] * scale, "per_cpu_s": es_e2e["per_cpu_s"] * scale}
+    print_table(
+        "docs",
+        [
+            ("(a) ElasticsearchSink add+flush", es["ours"]),
+            ("(b) bare helpers.bulk, pre-built actions", es["bare"]),
+            ("(a+) `twin sink elasticsearch` from Kafka (one run)", es_e2e_docs),
+        ],
     )
     bare = es["bare"]
     print(
         f"ratio (a)/(b): wall {es['ratio_wall']:.2f}, CPU {es['ratio_cpu']:.2f}; "
-        f"(a+)/(b): wall {es_e2e['per_s'] * scale / bare['docs_per_s']:.2f}, "
-        f"CPU {es_e2e['per_cpu_s'] * scale / bare['docs_per_cpu_s']:.2f}"
+        f"(a+)/(b): wall {es_e2e_docs['per_s'] / bare['per_s']:.2f}, "
+        f"CPU {es_e2e_docs['per_cpu_s'] / bare['per_cpu_s']:.2f}"
     )
 
 

@@ -1,6 +1,7 @@
 """The stream-processing worker: a faust-streaming app wiring the topics to the processors.
 
-Two agents, each a ``Stage`` (pipelines/stage.py) behind a checkpointing runner:
+Two agents, each a ``Stage`` (pipelines/stage.py, walking the steps declared in
+processors/stages.py) behind a checkpointing runner; both stages offer the runner one interface:
 
 - ``machines`` consumes factory.telemetry, factory.production, factory.state and
   twin.alarm-commands (all keyed by machine id, co-partitioned, so one worker owns every stream of a
@@ -14,8 +15,9 @@ are acknowledged by Kafka and (2) the state snapshots of their keys (with the in
 reflect) are acknowledged on the changelog of a Faust table. A crash between those steps replays
 inputs; the stage skips the ones its restored state already reflects, so state is exactly-once and
 outputs are at-least-once with deterministic ids. A record that cannot be decoded, or on which a
-processor raises, goes to ``<topic>.dlq`` with the reason; a failed delivery stops the worker without
-acking, so a restart replays.
+step raises, goes to ``<topic>.dlq`` with the reason (and the step's id); a failed delivery stops the
+worker without acking, so a restart replays. A stored snapshot the worker cannot read stops it
+with one line naming the format and version found.
 """
 
 from __future__ import annotations
@@ -30,10 +32,11 @@ import faust
 from faust.types import TP as FaustTP
 from prometheus_client import Counter, Histogram
 
-from pipelines.stage import Codecs, Inbound, LineStage, MachineStage, Outbound, Stage
-from processors.twin import MACHINE_INPUTS, TwinConfig
-from schemas import load_schema
-from twin.codec import AvroCodec, RegistryUnavailableError
+from pipelines.stage import Inbound, LineStage, MachineStage, Outbound, Stage
+from processors.stages import MACHINE_INPUTS, TwinConfig
+from schemas import Codecs
+from twin.clients import produce_blocking
+from twin.errors import DeliveryFailedError, RegistryUnavailableError, SnapshotError
 from twin.settings import Settings
 from twin.topics import prefixed
 
@@ -46,7 +49,9 @@ LINE_PARTITIONS = 6  # the forwarded line-events topic (keyed by line)
 
 EVENTS = Counter("twin_processor_events_total", "Input messages handled", ["stage"])
 DEAD_LETTERS = Counter("twin_processor_dead_letters_total", "Input messages sent to a DLQ", ["stage"])
-EMITTED = Counter("twin_processor_emitted_total", "Derived events published", ["stage"])
+STEP_EMITTED = Counter(
+    "twin_processor_emitted_total", "Derived events published, by the step that derived them", ["step"]
+)
 CHECKPOINT = Histogram(
     "twin_processor_checkpoint_seconds",
     "Time to make a batch durable (outputs, snapshots, offsets)",
@@ -59,10 +64,6 @@ CHECKPOINT_EVENTS = Histogram(
     ["stage"],
     buckets=(1, 10, 100, 500, 1000, 5000, 20000),
 )
-
-
-class DeliveryFailedError(RuntimeError):
-    """Kafka did not acknowledge an output or a snapshot: stop without acking (a restart replays)."""
 
 
 def twin_config(settings: Settings) -> TwinConfig:
@@ -120,13 +121,7 @@ class Outputs:
             self.errors.append(f"{msg.topic()}: {err}")
 
     def send(self, out: Outbound) -> None:
-        produce = self.producer.produce
-        while True:
-            try:
-                produce(out.topic, out.value, out.key, headers=out.headers)
-                break
-            except BufferError:  # back-pressure: wait for the queue, never drop
-                self.producer.poll(0.05)
+        produce_blocking(self.producer, out.topic, out.value, out.key, headers=out.headers)  # never drops
         self._sent += 1
         if not self._sent & 1023:
             self.producer.poll(0)
@@ -158,14 +153,17 @@ class Runner:
         value = self.table.data.get(key)
         return bytes(value) if isinstance(value, bytes | bytearray) else None
 
+    def caught_up(self, topic: str, partition: int) -> bool:
+        """Whether this worker has fetched everything there is on ``topic[partition]`` right now."""
+        return self.worker.caught_up(self.stage, topic, partition)
+
     async def agent(self, stream: StreamT[Any]) -> None:
         await self.worker.start_ticker()
         self.stream = stream = stream.noack()  # type: ignore[attr-defined]
         send, pending = self.worker.send, self.pending
         stage = self.stage
-        machine_stage = stage if isinstance(stage, MachineStage) else None
-        caught_up = self.worker.caught_up
-        # Release the merge in batches, as a consume loop would: when the stream's buffer runs dry
+        caught_up = self.caught_up
+        # Release a merge in batches, as a consume loop would: when the stream's buffer runs dry
         # or every RELEASE_EVERY offers, for the partitions offered since (not per message).
         buffered = stream.channel.queue  # type: ignore[attr-defined]
         touched: set[int] = set()
@@ -177,22 +175,21 @@ class Runner:
             )
             while True:
                 try:
-                    if machine_stage is not None:
-                        now = time.monotonic()
-                        outs = machine_stage.offer(inbound, now)
-                        touched.add(inbound.partition)
-                        offered += 1
-                        if offered >= RELEASE_EVERY or buffered.empty():
-                            outs += machine_stage.release(caught_up, now, touched)
-                            touched = set()
-                            offered = 0
-                    else:
-                        outs = stage.handle(inbound)
-                        stage.released.append(inbound)
+                    now = time.monotonic()
+                    outs = stage.offer(inbound, now)
+                    touched.add(inbound.partition)
+                    offered += 1
+                    if offered >= RELEASE_EVERY or buffered.empty():
+                        outs += stage.release(caught_up, now, touched)
+                        touched = set()
+                        offered = 0
                     break
                 except RegistryUnavailableError as exc:  # an outage: wait, never dead-letter
                     log.warning("%s: %s; retrying in 2 s", stage.name, exc)
                     await asyncio.sleep(2)
+                except SnapshotError as exc:  # stored state this build cannot read: stop, say why
+                    await self.stop_on(exc)
+                    return
             if outs:
                 for o in outs:
                     send(o)
@@ -202,8 +199,14 @@ class Runner:
                 stage.released.clear()
             if len(pending) >= self.every_events:
                 await self.checkpoint()
-            if machine_stage is not None and buffered.empty():
-                machine_stage.idle(time.monotonic())  # the merge's hold runs while we wait for input
+            if buffered.empty():
+                stage.idle(time.monotonic())  # a merge's hold runs while we wait for input
+
+    async def stop_on(self, exc: SnapshotError) -> None:
+        """Stop the worker without acking, with one line naming what it could not read."""
+        self.failed = exc
+        log.critical("%s: cannot restore stored state, stopping: %s", self.stage.name, exc)
+        await self.worker.crash(exc)
 
     async def checkpoint(self) -> None:
         """Make everything handled so far durable, then ack it (see the module doc)."""
@@ -211,12 +214,9 @@ class Runner:
             return
         async with self.lock:
             t0 = time.perf_counter()
-            send = self.worker.send
             stage = self.stage
-            if isinstance(stage, MachineStage) and stage.queued:
-                for o in stage.release(self.worker.caught_up, time.monotonic()):
-                    send(o)
-                    self.sent = True
+            if not await self._release_held():
+                return
             if stage.released:
                 self.pending.extend(m.token for m in stage.released)
                 stage.released.clear()
@@ -247,15 +247,35 @@ class Runner:
                     await stream.ack(event)
             self._metrics(len(events), time.perf_counter() - t0)
 
+    async def _release_held(self) -> bool:
+        """Process what the stage's merge still holds back; False if that stopped the worker."""
+        stage = self.stage
+        if not stage.queued:
+            return True
+        try:
+            released = stage.release(self.caught_up, time.monotonic())
+        except SnapshotError as exc:
+            await self.stop_on(exc)
+            return False
+        for o in released:
+            self.worker.send(o)
+            self.sent = True
+        return True
+
     def _metrics(self, acked: int, seconds: float) -> None:
         name = self.stage.name
         stats = self.stage.stats
         seen = self.worker.reported.setdefault(name, {})
-        for key, counter in (("processed", EVENTS), ("dead_letters", DEAD_LETTERS), ("emitted", EMITTED)):
+        for key, counter in (("processed", EVENTS), ("dead_letters", DEAD_LETTERS)):
             delta = stats[key] - seen.get(key, 0)
             if delta:
                 counter.labels(name).inc(delta)
                 seen[key] = stats[key]
+        for step, total in self.stage.step_emitted.items():
+            delta = total - seen.get(f"step:{step}", 0)
+            if delta:
+                STEP_EMITTED.labels(step).inc(delta)
+                seen[f"step:{step}"] = total
         CHECKPOINT.labels(name).observe(seconds)
         CHECKPOINT_EVENTS.labels(name).observe(acked)
 
@@ -273,17 +293,7 @@ class Worker:
         self.catalog = {t.name: t for t in prefixed(ps.topic_prefix)}
         self.reported: dict[str, dict[str, int]] = {}
         self.outputs = Outputs(settings)
-        registry = schema_registry(settings)
-        unprefix = len(ps.topic_prefix)
-
-        def codec(real: str) -> AvroCodec:
-            catalog_name = real[unprefix:]
-            from twin.topics import topic as catalog_topic
-
-            schema = load_schema(catalog_topic(catalog_name).value_schema)
-            return AvroCodec(registry, f"{real}-value", schema.text, logical_types=False)
-
-        self.codecs = Codecs(codec)
+        self.codecs = Codecs(schema_registry(settings), prefix=self.prefix, logical_types=False)
         datadir = (
             settings.infra.state_dir / "faust" / ps.app_id
         )  # Faust wants a directory; tables stay in memory
@@ -346,14 +356,14 @@ class Worker:
         app.on_before_shutdown.connect(self._stop_ticker)  # type: ignore[arg-type]
         app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
 
-    def caught_up(self, topic: str, partition: int) -> bool:
-        """Whether this worker has fetched everything there is on ``topic[partition]`` right now."""
+    def caught_up(self, stage: Stage, topic: str, partition: int) -> bool:
+        """Whether ``stage`` has been handed everything there is on ``topic[partition]`` right now."""
         consumer = self.app.consumer
         tp = FaustTP(topic, partition)
         high = cast("int | None", consumer.highwater(tp))  # None until a fetch response arrived
         if high is None:
             return False
-        seen = self.machine_stage.last_offset.get((topic, partition))
+        seen = stage.last_offset.get((topic, partition))
         if seen is not None:
             return seen + 1 >= high
         # Nothing received from it yet: caught up if it is empty or was read to its end before.

@@ -9,7 +9,7 @@ One loop for any :class:`sinks.base.Sink`:
 5. only when the rows are written and the dead letters acknowledged are the batch's offsets
    committed. A crash anywhere before that re-reads the batch; the writes are idempotent.
 
-When the store is down (``Backpressure``) the runner pauses every assigned partition, so memory
+When the store is down (``BackpressureError``) the runner pauses every assigned partition, so memory
 stays at one batch, keeps polling so it stays in the group, retries ``flush`` with exponential
 back-off (``retry_initial_s`` doubling up to ``retry_max_s``) and resumes the partitions by itself
 when a flush succeeds. A schema registry outage is handled the same way: the undecoded rest of the
@@ -27,11 +27,19 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from sinks.base import Backpressure, FlushResult, Rejected, Sink, SinkRecord
+from schemas import Codecs
+from sinks.base import FlushResult, Rejected, Sink, SinkRecord
 from twin.clients import kafka_consumer, kafka_producer, schema_registry
-from twin.codec import AvroCodec, DecodeError, RegistryUnavailableError
-from twin.dlq import ERROR_REASON, DeadLetterQueue, dead_letter_headers
-from twin.errors import TwinError
+from twin.dlq import ERROR_REASON, SINK, DeadLetterQueue, dead_letter_headers
+from twin.errors import (
+    BackpressureError,
+    DecodeError,
+    DeliveryFailedError,
+    RegistryUnavailableError,
+    SinkRejectionError,
+    TwinError,
+    one_line,
+)
 from twin.settings import Settings
 
 if TYPE_CHECKING:
@@ -111,7 +119,8 @@ class SinkRunner:
             **(consumer_overrides or {}),
         }
         self._registry = schema_registry(settings)
-        self._codecs: dict[str, AvroCodec] = {}
+        # Sinks read the plain wire form and must not create subjects (the producers own them).
+        self._codecs = Codecs(self._registry, prefix=self.prefix, register=False, logical_types=False)
         self._consumer: Consumer | None = None
         self._producer = kafka_producer(settings, **{"linger.ms": 0})
         self._dlq = DeadLetterQueue(self._producer)
@@ -158,7 +167,7 @@ class SinkRunner:
             try:
                 self.sink.setup()
                 return
-            except Backpressure as exc:
+            except BackpressureError as exc:
                 self.stats.last_error = str(exc)
                 log.warning("%s sink: store not reachable at start: %s", self._label, exc)
                 backoff = self._sleep(stop, max(exc.retry_after_s, backoff), backoff)
@@ -205,7 +214,7 @@ class SinkRunner:
             try:
                 if catalog is None:
                     raise DecodeError("topic", f"record from unexpected topic {real!r}")
-                record = self._codec(real, catalog).decode(value)
+                record = self._codecs(real).decode(value)
             except RegistryUnavailableError as exc:
                 # An outage, not bad input: read these records again once the registry answers.
                 self.stats.last_error = str(exc)
@@ -250,7 +259,7 @@ class SinkRunner:
         while True:
             try:
                 result = attempt.result() if attempt is not None else self._timed_flush()
-            except Backpressure as exc:
+            except BackpressureError as exc:
                 attempt = None
                 self.stats.retries += 1
                 self.stats.last_error = str(exc)
@@ -361,22 +370,9 @@ class SinkRunner:
         log.info("%s sink: revoked %d partitions", self._label, len(partitions))
 
     # -- dead letters ----------------------------------------------------------------------------
-    def _codec(self, real: str, catalog: str) -> AvroCodec:
-        codec = self._codecs.get(real)
-        if codec is None:
-            from schemas.loader import load_schema
-            from twin.topics import topic as catalog_topic
-
-            schema = load_schema(catalog_topic(catalog).value_schema)
-            codec = AvroCodec(
-                self._registry, f"{real}-value", schema.text, register=False, logical_types=False
-            )
-            self._codecs[real] = codec
-        return codec
-
     def _reject(self, rejected: Rejected) -> None:
         r = rejected.record
-        error = SinkRejection(rejected.reason)
+        error = SinkRejectionError(rejected.reason)
         self._dead_letter(self.prefix + r.topic, r.partition, r.offset, r.key, r.raw, error, REJECTED_REASON)
 
     def _dead_letter(
@@ -391,7 +387,7 @@ class SinkRunner:
     ) -> None:
         headers = dead_letter_headers(topic, partition, offset, error)
         headers = [(k, v) for k, v in headers if k != ERROR_REASON] + [(ERROR_REASON, reason.encode())]
-        headers.append(("twin.dlq.sink", self._label.encode()))
+        headers.append((SINK, self._label.encode()))
         self._dlq.send_raw(topic, key, value, headers, on_delivery=self._on_dlq_delivery)
         self.stats.dead_lettered += 1
         DEAD_LETTERS.labels(self._label, reason).inc()
@@ -410,7 +406,7 @@ class SinkRunner:
         if self._dlq_failed:
             failed, self._dlq_failed = self._dlq_failed, []
             msg = f"{self._label} sink: could not write dead letters: {failed[0]}"
-            raise TwinError(msg)
+            raise DeliveryFailedError(msg)
         self._dlq.sent = 0
 
     # -- metrics and shutdown --------------------------------------------------------------------
@@ -446,10 +442,6 @@ class SinkRunner:
         self.sink.close()
 
 
-class SinkRejection(TwinError):
-    """The store refused a record for good (the reason is the store's)."""
-
-
 def run_in_thread(runner: SinkRunner, name: str | None = None) -> tuple[threading.Thread, threading.Event]:
     """Start ``runner`` in a daemon thread; returns it and the event that stops it."""
     stop = threading.Event()
@@ -459,7 +451,7 @@ def run_in_thread(runner: SinkRunner, name: str | None = None) -> tuple[threadin
         try:
             result["stats"] = runner.run(stop)
         except Exception as exc:
-            runner.stats.last_error = f"{type(exc).__name__}: {exc}"
+            runner.stats.last_error = one_line(exc)
             log.exception("%s sink crashed", runner.sink.name)
 
     thread = threading.Thread(target=target, name=name or f"sink-{runner.sink.name}", daemon=True)

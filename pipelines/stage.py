@@ -1,10 +1,12 @@
 """The transport-free core of the processing workers: bytes in, bytes out, snapshots with positions.
 
-A *stage* owns the processors for the keys of the partitions it is given (machines for the machine
-stage, lines for the line stage). For every input message it decodes, skips what its state already
-reflects (a replay after a crash), runs the processors, and returns the encoded output messages, or a
-dead letter with the reason. The Faust app (``pipelines.processing``) and the benchmark's plain
-confluent-kafka loop both drive these same classes, so they run the same logic.
+A *stage* owns the steps (processors/stages.py: ``MACHINE_STEPS``, ``LINE_STEPS``) for the keys of
+the partitions it is given (machines for the machine stage, lines for the line stage). For every
+input message it decodes, skips what its state already reflects (a replay after a crash), walks the
+steps, and returns the encoded output messages, or a dead letter with the reason and the failing
+step. Both stages offer one interface (``offer``, ``release``, ``idle``, ``snapshots``): the Faust
+app (``pipelines.processing``) and the benchmark's plain confluent-kafka loop drive them the same
+way, so they run the same logic.
 
 Exactly-once *state*, at-least-once *output*: a stage's snapshot of a key records, for every input
 partition, the offset of the last message folded into it. A worker writes snapshots only after the
@@ -17,33 +19,86 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from bisect import bisect_left
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from prometheus_client import REGISTRY
+from prometheus_client.core import HistogramMetricFamily
+
+from pipelines.stage_snapshot import dump_stage_snapshot, load_stage_snapshot
 from processors.base import Emit, Record
-from processors.twin import (
-    COMMANDS,
-    KPIS,
-    PRODUCTION,
-    STATE,
-    TELEMETRY,
-    LineTwin,
-    MachineTwin,
-    TwinConfig,
-    forwards_to_line,
-    pack,
-    unpack,
-)
-from twin.codec import AvroCodec, DecodeError
-from twin.dlq import Headers, dead_letter_headers, dlq_name
+from processors.stages import LINE_INPUTS, LINE_STEPS, MACHINE_STEPS, TwinConfig
+from processors.steps import Chain, Step
+from twin.dlq import Headers, dead_letter_headers
+from twin.errors import DecodeError, ProcessingError, SnapshotError
+from twin.topics import ALARM_COMMANDS, KPIS, PRODUCTION, STATE, TELEMETRY, dlq_name
 
 log = logging.getLogger(__name__)
 
-LINE_EVENTS_SUFFIX = "line-events"
 MERGED = (TELEMETRY, PRODUCTION, STATE)  # merged by event time per partition
 ADVANCE_STEP_MS = 1000  # event-time grid on which windows close and duration rules fire
+
+STEP_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.05, 0.25)
+
+
+class StepTimes:
+    """``twin_processor_step_seconds{step}``: a histogram of how long each step's calls take, for an
+    input record or an advance of event time.
+
+    Kept in plain lists and read by Prometheus at scrape time: a ``prometheus_client.Histogram``
+    observation (a lock, its bookkeeping) costs about 1 us, several times what the cheapest steps
+    take, and a machine input makes about eight step calls. A scrape may see a call counted in its
+    bucket but not yet in the sum: harmless for a rate.
+    """
+
+    name = "twin_processor_step_seconds"
+
+    def __init__(self) -> None:
+        self._steps: dict[str, tuple[list[int], list[float]]] = {}
+
+    def slots(self, step: str) -> tuple[list[int], list[float]]:
+        """The step's bucket counts (one per bound, then +Inf) and its one-element sum."""
+        found = self._steps.get(step)
+        if found is None:
+            found = self._steps[step] = ([0] * (len(STEP_BUCKETS) + 1), [0.0])
+        return found
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(
+            self.name,
+            "Time one processing step takes for an input or an advance of event time",
+            labels=["step"],
+        )
+        for step, (counts, total) in sorted(self._steps.items()):
+            running, buckets = 0, []
+            for bound, n in zip((*map(str, STEP_BUCKETS), "+Inf"), list(counts), strict=True):
+                running += n
+                buckets.append((bound, running))
+            family.add_metric([step], buckets, total[0])
+        yield family
+
+    def describe(self) -> Iterator[HistogramMetricFamily]:
+        yield HistogramMetricFamily(self.name, "", labels=["step"])
+
+
+STEP_TIMES = StepTimes()
+REGISTRY.register(STEP_TIMES)
+
+
+class TopicCodec(Protocol):
+    """Decodes a topic's values to plain records and encodes records (``twin.codec.AvroCodec``)."""
+
+    def decode(self, data: bytes | None) -> dict[str, Any]: ...
+
+    def encode(self, record: dict[str, Any]) -> bytes: ...
+
+
+Codecs = Callable[[str], TopicCodec]
+"""A topic's codec by real topic name (``schemas.Codecs`` with ``logical_types=False``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +124,9 @@ class Outbound:
     partition: int | None = None
 
 
-class ProcessingError(Exception):
-    """A processor raised on a record: the record is dead-lettered with reason ``processing``."""
-
-    reason = "processing"
-
-
 @dataclass
 class Snapshot:
-    """A key's processor state plus the input positions it reflects."""
+    """A key's step state plus the input positions it reflects."""
 
     key: str
     partition: int
@@ -86,33 +135,28 @@ class Snapshot:
 
 @dataclass
 class _Slot:
-    """One key's processors and bookkeeping."""
+    """One key's steps and bookkeeping."""
 
-    twin: Any  # MachineTwin | LineTwin
+    chain: Chain
     partition: int
     positions: dict[str, int] = field(default_factory=dict)  # "topic:partition" -> last folded offset
-    extra: dict[str, Any] = field(default_factory=dict)  # stage-specific dedup state
+    dedup: dict[str, Any] = field(default_factory=dict)  # stage-specific dedup state
     dirty: bool = False
 
 
-class Codecs:
-    """One codec per topic: decode in the plain wire form, encode outputs."""
-
-    def __init__(self, factory: Callable[[str], AvroCodec]) -> None:
-        self._factory = factory
-        self._codecs: dict[str, AvroCodec] = {}
-
-    def __call__(self, topic: str) -> AvroCodec:
-        codec = self._codecs.get(topic)
-        if codec is None:
-            codec = self._codecs[topic] = self._factory(topic)
-        return codec
-
-
 class Stage:
-    """Shared machinery: slots by key, positions, dead letters, counters."""
+    """Shared machinery: slots by key, positions, the step walk, dead letters, counters.
+
+    The runners' interface: ``offer`` each consumed message, ``release`` what a merge holds back
+    (at batch ends and checkpoints), ``idle`` while waiting for input; the handled messages collect
+    in ``released`` (to ack), changed keys' state in ``snapshots()``.
+    """
 
     name = "stage"
+    steps: tuple[Step, ...] = ()
+    snapshot_format = "stage"
+    legacy_parts: Mapping[str, str] = {}
+    """Part names of the version 1 (FTW1) snapshot -> step ids; other parts are dropped unread."""
 
     def __init__(self, config: TwinConfig, codecs: Codecs, prefix: str = "") -> None:
         self.config = config
@@ -120,15 +164,34 @@ class Stage:
         self.prefix = prefix  # topic namespace: real name = prefix + catalog name
         self.slots: dict[str, _Slot] = {}
         self.stats: Counter[str] = Counter()
+        self.step_emitted: Counter[str] = Counter()  # derived records published, by step id
+        self._pending: Counter[str] = Counter()  # by step, for the input being handled
         self.watermarks: dict[int, int] = {}  # input partition -> max event time seen
         self._advanced: dict[int, int] = {}
+        self.queued = 0  # messages offered but held back (the machine stage's merge)
         self.released: list[Inbound] = []  # handled since the caller last took them (to ack)
         self.last_offset: dict[tuple[str, int], int] = {}  # newest offset received per topic partition
         self.lookup: Callable[[str], bytes | None] = lambda _key: None  # stored snapshot of a key
 
-    # -- the stage's own work (subclasses) -----------------------------------------------------
-    def _new_twin(self, key: str) -> Any:
-        raise NotImplementedError
+    # -- the runners' interface ----------------------------------------------------------------
+    def offer(self, msg: Inbound, now: float) -> list[Outbound]:
+        """Take ``msg`` (received at wall time ``now``); returns what can be produced now."""
+        self.last_offset[(msg.topic, msg.partition)] = msg.offset
+        out = self.handle(msg)
+        self.released.append(msg)  # after: a registry outage raises, and the caller offers it again
+        return out
+
+    def release(
+        self,
+        caught_up: Callable[[str, int], bool],
+        now: float,
+        partitions: Iterable[int] | None = None,
+    ) -> list[Outbound]:
+        """Process what the stage held back and may release now (nothing, unless it merges)."""
+        return []
+
+    def idle(self, now: float) -> None:
+        """The caller has handed over everything it has and waits for input from wall time ``now``."""
 
     def handle(self, msg: Inbound) -> list[Outbound]:
         """Process one message now; its outputs (or its dead letter)."""
@@ -141,29 +204,82 @@ class Stage:
         if found is not None:
             found.partition = partition
             return found
-        twin = self._new_twin(key)
-        slot = _Slot(twin, partition)
+        slot = _Slot(Chain(key, self.steps, self.config, self._instrument), partition)
         stored = self.lookup(key)
         if stored:
-            self._restore(slot, stored)
+            self._restore(key, slot, stored)
             self.stats["restored"] += 1
         self.slots[key] = slot
         return slot
 
-    def _restore(self, slot: _Slot, data: bytes) -> None:
-        parts = unpack(data)
-        meta = json.loads(parts["meta"])
-        slot.positions = {k: int(v) for k, v in meta["positions"].items()}
-        slot.extra = meta.get("extra", {})
-        slot.twin.restore(parts["twin"])
+    def _enter(self, key: str, partition: int) -> tuple[_Slot, list[Emit]]:
+        """The key's slot, and what bringing a slot new to this stage up to its partition's event
+        time derives (counted).
+
+        A key is loaded (restored) at its first message after a start or a rebalance, but the other
+        keys of its partition may have moved event time on before that: in the first run this key
+        was advanced with them, so it is advanced now, before its message, or a replay would derive
+        different records (a twin state shown with an older OEE) under the same ids.
+        """
+        slot = self.slots.get(key)
+        if slot is not None:
+            slot.partition = partition
+            return slot, []
+        slot = self.slot(key, partition)
+        mark = self._advanced.get(partition)
+        emits = slot.chain.advance(mark) if mark is not None else []
+        if emits:
+            slot.dirty = True
+        self._count(emits)
+        return slot, emits
+
+    def _replayed(self, partition: int, event_time: int | None, lag_ms: int = 0) -> list[Emit]:
+        """A message the state already reflects, replayed: in the first run it moved the partition's
+        event time on, so it does now (the keys loaded since are advanced as they were then)."""
+        self._note_time(partition, event_time)
+        emits = self._advance(partition, lag_ms)
+        self._count(emits)
+        return emits
+
+    def _outputs(self, emits: list[Emit]) -> list[Outbound]:
+        """The messages that publish ``emits``."""
+        return [self.encode(e) for e in emits]
+
+    def _restore(self, key: str, slot: _Slot, data: bytes) -> None:
+        """A stored snapshot into a new slot; a snapshot we cannot read is a ``SnapshotError``."""
+        try:
+            state = load_stage_snapshot(data, self.snapshot_format, self.legacy_parts)
+            slot.chain.restore(state.steps)
+        except SnapshotError as exc:
+            msg = f"{self.name} stage, key {key!r}: {exc}"
+            raise SnapshotError(msg) from None
+        if state.migrated_from is not None:
+            note = ""
+            if state.dropped:
+                why = ", the anomaly detectors relearn what is normal" if "anomaly" in state.dropped else ""
+                note = f"; left unread: {', '.join(state.dropped)} (those steps start over{why})"
+            log.warning(
+                "%s stage, key %r: migrated a version %d snapshot%s",
+                self.name,
+                key,
+                state.migrated_from,
+                note,
+            )
+        unknown = sorted(set(state.steps) - set(slot.chain.processors))
+        if unknown:
+            log.warning("%s stage, key %r: snapshot of unknown steps %s ignored", self.name, key, unknown)
+        slot.positions = state.positions
+        slot.dedup = state.dedup
 
     def snapshots(self) -> list[Snapshot]:
         """Snapshots of every key changed since the last call (and marks them clean)."""
         out: list[Snapshot] = []
         for key, slot in self.slots.items():
             if slot.dirty:
-                meta = json.dumps({"positions": slot.positions, "extra": slot.extra}).encode()
-                out.append(Snapshot(key, slot.partition, pack({"meta": meta, "twin": slot.twin.snapshot()})))
+                data = dump_stage_snapshot(
+                    self.snapshot_format, key, slot.positions, slot.dedup, slot.chain.snapshots()
+                )
+                out.append(Snapshot(key, slot.partition, data))
                 slot.dirty = False
         return out
 
@@ -176,6 +292,46 @@ class Stage:
             self.watermarks.pop(p, None)
             self._advanced.pop(p, None)
 
+    # -- steps -------------------------------------------------------------------------------
+    def _instrument(self, step_id: str, fn: Callable[..., list[Emit]]) -> Callable[..., list[Emit]]:
+        """Time each call of a step and note what it derived (counted once the input succeeded)."""
+        counts, total = STEP_TIMES.slots(step_id)
+        pending = self._pending
+        clock = time.perf_counter
+        bounds, bucket = STEP_BUCKETS, bisect_left
+
+        def timed(*args: Any) -> list[Emit]:
+            t0 = clock()
+            out = fn(*args)
+            seconds = clock() - t0
+            counts[bucket(bounds, seconds)] += 1
+            total[0] += seconds
+            if out:
+                pending[step_id] += len(out)
+            return out
+
+        return timed
+
+    def _walk(self, slot: _Slot, msg: Inbound, topic: str, record: Record) -> list[Emit] | Outbound:
+        """The step walk for one input: what it derived, or its dead letter."""
+        try:
+            return slot.chain.process_one(topic, record)
+        except ProcessingError as exc:  # a processor bug must not stop the line: dead-letter, say why
+            log.exception(
+                "step %r failed on %s[%d]@%d: %s", exc.step, msg.topic, msg.partition, msg.offset, exc
+            )
+            self._pending.clear()
+            self.stats["processing_errors"] += 1
+            self.stats["dead_letters"] += 1
+            return self.dead_letter(msg, exc)
+
+    def _count(self, emits: list[Emit]) -> None:
+        """Count an input's derived records, once, when they are sure to go out."""
+        self.stats["emitted"] += len(emits)
+        if self._pending:
+            self.step_emitted.update(self._pending)
+            self._pending.clear()
+
     # -- helpers -----------------------------------------------------------------------------
     def decode(self, msg: Inbound) -> Record | Outbound:
         """The record, or the dead letter for it. A registry outage raises (retry, never DLQ)."""
@@ -187,8 +343,6 @@ class Stage:
 
     def dead_letter(self, msg: Inbound, error: BaseException) -> Outbound:
         headers = dead_letter_headers(msg.topic, msg.partition, msg.offset, error)
-        if isinstance(error, ProcessingError):
-            headers = [(k, b"processing" if k == "twin.dlq.error.reason" else v) for k, v in headers]
         return Outbound(dlq_name(msg.topic), msg.key, msg.value, headers)
 
     def encode(self, emit: Emit) -> Outbound:
@@ -212,11 +366,10 @@ class Stage:
         emitted: list[Emit] = []
         for slot in self.slots.values():
             if slot.partition == partition:
-                emits = slot.twin.advance(mark)
+                emits = slot.chain.advance(mark)
                 if emits:
                     slot.dirty = True
                     emitted.extend(emits)
-        self.stats["emitted"] += len(emitted)
         return emitted
 
     def _seen(self, slot: _Slot, msg: Inbound) -> bool:
@@ -230,8 +383,11 @@ class Stage:
     def _fold(self, slot: _Slot, msg: Inbound, event_time: int | None) -> None:
         slot.positions[f"{msg.topic}:{msg.partition}"] = msg.offset
         slot.dirty = True
-        if event_time is not None and event_time > self.watermarks.get(msg.partition, -(2**62)):
-            self.watermarks[msg.partition] = event_time
+        self._note_time(msg.partition, event_time)
+
+    def _note_time(self, partition: int, event_time: int | None) -> None:
+        if event_time is not None and event_time > self.watermarks.get(partition, -(2**62)):
+            self.watermarks[partition] = event_time
 
 
 class IdleClock:
@@ -268,9 +424,13 @@ class IdleClock:
 
 
 class MachineStage(Stage):
-    """Per machine: anomalies, alarms, machine KPIs, twin state; forwards line inputs to the line stage."""
+    """Per machine: ``MACHINE_STEPS`` (twin state, alarms, anomalies, machine KPIs); forwards the line
+    stage's inputs (``LINE_INPUTS``) to ``line_topic``, keyed by line."""
 
     name = "machines"
+    steps = MACHINE_STEPS
+    snapshot_format = "machine-stage"
+    legacy_parts: Mapping[str, str] = {"state": "state", "alarms": "alarms", "kpis": "kpi"}
 
     def __init__(
         self, config: TwinConfig, codecs: Codecs, line_topic: str, prefix: str = "", max_hold_s: float = 5.0
@@ -279,7 +439,6 @@ class MachineStage(Stage):
         self.line_topic = line_topic
         self.max_hold_s = max_hold_s
         self.queues: dict[tuple[int, str], deque[tuple[int, Inbound, Record]]] = {}
-        self.queued = 0
         self.clock = IdleClock()
         self.last_seen: dict[tuple[int, str], float] = {}  # idle clock at the newest offer per queue
         self.first_seen: dict[int, float] = {}  # idle clock at the first offer per partition
@@ -289,9 +448,6 @@ class MachineStage(Stage):
         for key in [k for k in self.queues if k[0] in gone]:
             self.queued -= len(self.queues.pop(key))
         super().drop_partitions(gone)
-
-    def _new_twin(self, key: str) -> MachineTwin:
-        return MachineTwin(key, self.config)
 
     # -- event-time merge of the co-partitioned inputs -------------------------------------------
     # Kafka orders each partition, not the topics among themselves: catching up after a restart,
@@ -387,27 +543,31 @@ class MachineStage(Stage):
         if not machine_id:
             self.stats["dead_letters"] += 1
             return [self.dead_letter(msg, DecodeError("body", "record has no machine_id and no key"))]
-        slot = self.slot(machine_id, msg.partition)
-        if self._seen(slot, msg):
-            return []
+        self._pending.clear()
+        slot, early = self._enter(machine_id, msg.partition)
+        out = self._outputs(early)
         topic = msg.topic[len(self.prefix) :]
-        try:
-            emits = slot.twin.process_one(topic, record)
-        except Exception as exc:  # a processor bug must not stop the line: dead-letter, say why, go on
-            log.exception("processor failed on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
-            self.stats["processing_errors"] += 1
-            self.stats["dead_letters"] += 1
-            return [self.dead_letter(msg, ProcessingError(f"{type(exc).__name__}: {exc}"))]
         # An operator's command carries the operator's clock, not the machine's: it must not move the
         # partition's event-time watermark (that would close windows and fire duration rules early).
-        self._fold(slot, msg, None if topic == COMMANDS else record.get("event_time"))
+        event_time = None if topic == ALARM_COMMANDS else record.get("event_time")
+        if self._seen(slot, msg):
+            return out + self._outputs(self._replayed(msg.partition, event_time))
+        emits = self._walk(slot, msg, topic, record)
+        if isinstance(emits, Outbound):
+            return [*out, emits]
+        self._fold(slot, msg, event_time)
         self.stats["processed"] += 1
         emits += self._advance(msg.partition)
-        out = [self.encode(e) for e in emits]
-        if forwards_to_line(topic, record):
+        self._count(emits)
+        out += [self.encode(e) for e in emits]
+        if topic in LINE_INPUTS:  # the input itself first: the line sees causes before effects
             out.append(self._forward(topic, record, f"{msg.topic}:{msg.partition}", msg.offset))
-        out.extend(self._forward(e.topic, e.record) for e in emits if forwards_to_line(e.topic, e.record))
-        self.stats["emitted"] += len(emits)
+        out.extend(self._forward(e.topic, e.record) for e in emits if e.topic in LINE_INPUTS)
+        return out
+
+    def _outputs(self, emits: list[Emit]) -> list[Outbound]:
+        out = [self.encode(e) for e in emits]
+        out.extend(self._forward(e.topic, e.record) for e in emits if e.topic in LINE_INPUTS)
         return out
 
     def _forward(self, topic: str, record: Record, src: str | None = None, offset: int = -1) -> Outbound:
@@ -419,12 +579,13 @@ class MachineStage(Stage):
 
 
 class LineStage(Stage):
-    """Per line: line KPIs from machine windows, schedule requests from state, production and alarms."""
+    """Per line: ``LINE_STEPS`` (line KPIs from machine windows, schedule requests from state,
+    production and alarms), fed with what the machine stage forwards."""
 
     name = "lines"
-
-    def _new_twin(self, key: str) -> LineTwin:
-        return LineTwin(key, self.config)
+    steps = LINE_STEPS
+    snapshot_format = "line-stage"
+    legacy_parts: Mapping[str, str] = {"kpis": "line-kpi", "trigger": "schedule-trigger"}
 
     def decode(self, msg: Inbound) -> Record | Outbound:
         try:
@@ -443,27 +604,26 @@ class LineStage(Stage):
             return [decoded]
         topic, record = str(decoded["t"]), decoded["r"]
         line_id = msg.key.decode("utf-8", "replace") if msg.key else str(record.get("line_id", ""))
-        slot = self.slot(line_id, msg.partition)
+        self._pending.clear()
+        slot, early = self._enter(line_id, msg.partition)
+        out = self._outputs(early)
+        event_time = record.get("event_time") if topic != KPIS else record.get("window_end")
         if self._seen(slot, msg) or self._duplicate(slot, topic, record, decoded):
-            return []
-        try:
-            emits = slot.twin.process_one(topic, record)
-        except Exception as exc:
-            log.exception("line processor failed on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
-            self.stats["processing_errors"] += 1
-            self.stats["dead_letters"] += 1
-            return [self.dead_letter(msg, ProcessingError(f"{type(exc).__name__}: {exc}"))]
-        self._fold(slot, msg, record.get("event_time") if topic != KPIS else record.get("window_end"))
+            return out + self._outputs(self._replayed(msg.partition, event_time, self._silence_ms()))
+        emits = self._walk(slot, msg, topic, record)
+        if isinstance(emits, Outbound):
+            return [*out, emits]
+        self._fold(slot, msg, event_time)
         self.stats["processed"] += 1
-        self.stats["emitted"] += len(emits)
         emits += self._advance(msg.partition, self._silence_ms())
-        return [self.encode(e) for e in emits]
+        self._count(emits)
+        return out + [self.encode(e) for e in emits]
 
     def _duplicate(self, slot: _Slot, topic: str, record: Record, body: dict[str, Any]) -> bool:
         """A forward repeated by a machine-stage replay: raw inputs by source offset, windows by start."""
         if "src" in body:
             src, offset = str(body["src"]), int(body["o"])
-            seen = slot.extra.setdefault("src", {})
+            seen = slot.dedup.setdefault("src", {})
             if offset <= seen.get(src, -1):
                 self.stats["duplicates_skipped"] += 1
                 return True
@@ -471,7 +631,7 @@ class LineStage(Stage):
         elif topic == KPIS:
             # A machine's windows of one size close in order, so a start not after the last is a repeat.
             mark = f"{record['scope_id']}:{record['window_size_s']}"
-            seen = slot.extra.setdefault("windows", {})
+            seen = slot.dedup.setdefault("windows", {})
             if int(record["window_start"]) <= seen.get(mark, -1):
                 self.stats["duplicates_skipped"] += 1
                 return True

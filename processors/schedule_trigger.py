@@ -17,8 +17,8 @@ Debounce: one request per DOWN episode of a station and one per alarm reaching C
 alarm of a station whose current DOWN already produced a request is the same incident and asks
 for nothing more.
 
->>> trigger = ScheduleTrigger()
->>> trigger.process_one("factory.production", {"event_id": "e1", "event_time": 0, "line_id": "l",
+>>> trigger = ScheduleTrigger("l")
+>>> trigger.process_one(PRODUCTION, {"event_id": "e1", "event_time": 0, "line_id": "l",
 ...     "machine_id": "m", "part_id": "p1", "cycle_time_s": 40.0, "ideal_cycle_time_s": 42.0,
 ...     "good": True, "scrap_reason": None, "source": "s", "correlation_id": "e1"})
 []
@@ -26,28 +26,27 @@ for nothing more.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from processors.base import Emit, Record, SnapshotError, derived_id, load_snapshot
+from processors.base import Emit, Record, derived_id, dump_snapshot, load_snapshot
+from twin.topics import ALARMS, PRODUCTION, SCHEDULE_REQUESTS, STATE
 
 SOURCE = "processor:schedule-trigger"
-OUT_TOPIC = "schedule.requests"
-TOPICS = ("factory.state", "factory.production", "twin.alarms")
+TOPICS = (STATE, PRODUCTION, ALARMS)
 MACHINE_DOWN = "MACHINE_DOWN"
 CRITICAL_ALARM = "CRITICAL_ALARM"
 
-SNAPSHOT_FORMAT = "factory-twin/schedule-trigger"
+SNAPSHOT_FORMAT = "schedule-trigger"
 SNAPSHOT_VERSION = 1
 
 MAX_WIP = 10_000
 """Parts tracked per line; the oldest are forgotten first (a part whose end we never saw)."""
 MAX_REMEMBERED_ALARMS = 1_000
 
-__all__ = ["OUT_TOPIC", "SOURCE", "ScheduleTrigger", "ScheduleTriggerConfig", "SnapshotError"]
+__all__ = ["SOURCE", "ScheduleTrigger", "ScheduleTriggerConfig"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,46 +90,52 @@ class _Line:
 
 
 class ScheduleTrigger:
-    """Turns DOWN reports and CRITICAL alarms into ``schedule.requests`` (key line_id). Pure."""
+    """Turns DOWN reports and CRITICAL alarms of one line into ``schedule.requests`` (key line_id). Pure."""
 
-    def __init__(self, config: ScheduleTriggerConfig | None = None) -> None:
+    def __init__(self, line_id: str, config: ScheduleTriggerConfig | None = None) -> None:
+        self.line_id = line_id
         self.config = config or ScheduleTriggerConfig()
-        self._lines: dict[str, _Line] = {}
+        self._line = _Line(line_id)
         self.stats: Counter[str] = Counter()
 
     def process_one(self, topic: str, record: Record) -> list[Emit]:
+        """Apply one state, production or alarm record of the line; other topics give nothing."""
         if topic not in TOPICS:
-            msg = f"ScheduleTrigger does not consume {topic!r} (only {', '.join(TOPICS)})"
-            raise ValueError(msg)
-        line = self._line(str(record["line_id"]))
+            return []
+        line = self._line
         machine_id = str(record["machine_id"])
         station = line.stations.setdefault(machine_id, _Station())
         t = int(record["event_time"])
-        if topic == "factory.production":
+        if topic == PRODUCTION:
             self._production(line, machine_id, station, record, t)
             return []
-        if topic == "factory.state":
+        if topic == STATE:
             return self._state(line, machine_id, station, record, t)
         return self._alarm(line, machine_id, station, record, t)
 
-    def snapshot(self, line_id: str) -> bytes:
-        line = self._lines.get(line_id) or _Line(line_id)
-        doc = {
-            "format": SNAPSHOT_FORMAT,
-            "version": SNAPSHOT_VERSION,
-            "line_id": line_id,
+    def advance(self, event_time_ms: int) -> list[Emit]:
+        """Nothing is due by time alone: requests answer events."""
+        return []
+
+    def snapshot(self) -> bytes:
+        """The line's trigger state as a versioned JSON document (see docs/processing.md)."""
+        line = self._line
+        body = {
+            "line_id": self.line_id,
             "stations": {k: asdict(v) for k, v in line.stations.items()},
             "successor": line.successor,
             "wip": [[k, m, t] for k, (m, t) in line.wip.items()],
             "trail": [[k, m] for k, m in line.trail.items()],
             "requested_alarms": list(line.requested_alarms),
         }
-        return json.dumps(doc, separators=(",", ":")).encode()
+        return dump_snapshot(SNAPSHOT_FORMAT, SNAPSHOT_VERSION, body)
 
-    def restore(self, line_id: str, data: bytes) -> None:
-        d = load_snapshot(data, SNAPSHOT_FORMAT, SNAPSHOT_VERSION)
-        self._lines[line_id] = _Line(
-            line_id=line_id,
+    def restore(self, data: bytes) -> None:
+        d = load_snapshot(
+            data, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, old_names=("factory-twin/schedule-trigger",)
+        )
+        self._line = _Line(
+            line_id=self.line_id,
             stations={k: _Station(**v) for k, v in d["stations"].items()},
             successor=dict(d["successor"]),
             wip={k: (m, int(t)) for k, m, t in d["wip"]},
@@ -138,14 +143,12 @@ class ScheduleTrigger:
             requested_alarms=dict.fromkeys(d["requested_alarms"]),
         )
 
-    def order(self, line_id: str) -> list[str]:
+    def order(self) -> list[str]:
         """The line's stations in flow order (configured, or learnt), then any not placed yet."""
-        line = self._lines.get(line_id)
-        configured = (self.config.line_order or {}).get(line_id)
+        line = self._line
+        configured = (self.config.line_order or {}).get(self.line_id)
         if configured is not None:
             chain = list(configured)
-        elif line is None:
-            return []
         else:
             chain = []
             heads = sorted(set(line.successor) - set(line.successor.values()))
@@ -153,17 +156,10 @@ class ScheduleTrigger:
             while node is not None and node not in chain:
                 chain.append(node)
                 node = line.successor.get(node)
-        if line is not None:
-            chain += sorted(m for m in line.stations if m not in chain)
+        chain += sorted(m for m in line.stations if m not in chain)
         return chain
 
     # -- internals ----------------------------------------------------------------------------------
-
-    def _line(self, line_id: str) -> _Line:
-        line = self._lines.get(line_id)
-        if line is None:
-            line = self._lines[line_id] = _Line(line_id)
-        return line
 
     def _is_last(self, line: _Line, machine_id: str) -> bool:
         configured = (self.config.line_order or {}).get(line.line_id)
@@ -227,7 +223,7 @@ class ScheduleTrigger:
     def _request(self, line: _Line, trigger: str, machine_id: str, record: Record, t: int) -> Emit:
         event_id = str(record["event_id"])
         request_id = derived_id("schedule-request", trigger, machine_id, event_id)
-        order = self.order(line.line_id)
+        order = self.order()
         request = {
             "event_id": request_id,
             "event_time": t,
@@ -242,7 +238,7 @@ class ScheduleTrigger:
             "horizon_s": float(self.config.horizon_s),
         }
         self.stats[f"requests_{trigger.lower()}"] += 1
-        return Emit(OUT_TOPIC, line.line_id, request)
+        return Emit(SCHEDULE_REQUESTS, line.line_id, request)
 
     def _jobs(self, line: _Line, order: list[str]) -> list[dict[str, Any]]:
         position = {m: i for i, m in enumerate(order)}

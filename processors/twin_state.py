@@ -5,28 +5,27 @@ latest closed MACHINE-scope KPI window, and good/scrap counts. A change of state
 published at once; telemetry and part counts at most once per ``min_interval_s`` of event time per
 machine, so a 1 Hz sensor stream does not become a 1 Hz stream per viewer at the gateway.
 
->>> tracker = TwinStateTracker()
->>> tracker.current("cnc-1") is None
+>>> tracker = TwinStateTracker("cnc-1")
+>>> tracker.current() is None
 True
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from processors.base import Emit, Record, SnapshotError, derived_id, load_snapshot
+from processors.base import Emit, Record, derived_id, dump_snapshot, load_snapshot
+from twin.topics import ALARMS, KPIS, PRODUCTION, STATE, TELEMETRY, TWIN_STATE
 
 SOURCE = "processor:twin-state"
-OUT_TOPIC = "twin.state"
-TOPICS = ("factory.telemetry", "factory.state", "factory.production", "twin.alarms", "twin.kpis")
+TOPICS = (TELEMETRY, STATE, PRODUCTION, ALARMS, KPIS)
 
-SNAPSHOT_FORMAT = "factory-twin/twin-state"
+SNAPSHOT_FORMAT = "twin-state"
 SNAPSHOT_VERSION = 1
 
-__all__ = ["OUT_TOPIC", "SOURCE", "TOPICS", "SnapshotError", "TwinStateConfig", "TwinStateTracker"]
+__all__ = ["SOURCE", "TOPICS", "TwinStateConfig", "TwinStateTracker"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,35 +60,35 @@ class _Twin:
 
 
 class TwinStateTracker:
-    """Consolidates machine streams into ``twin_state`` records (key machine_id). Pure, event-time."""
+    """Consolidates one machine's streams into ``twin_state`` records (key machine_id). Pure, event-time."""
 
-    def __init__(self, config: TwinStateConfig | None = None) -> None:
+    def __init__(self, machine_id: str, config: TwinStateConfig | None = None) -> None:
+        self.machine_id = machine_id
         self.config = config or TwinStateConfig()
         self._min_interval_ms = round(self.config.min_interval_s * 1000)
-        self._twins: dict[str, _Twin] = {}
+        self._tw = _Twin(machine_id)
         self.stats: Counter[str] = Counter()
 
     def process_one(self, topic: str, record: Record) -> list[Emit]:
         """Apply one record; return the twin_state record to publish, if this change warrants one."""
-        if topic == "twin.kpis":
+        if topic == KPIS:
             return self._kpi(record)
         if topic not in TOPICS:
-            msg = f"TwinStateTracker does not consume {topic!r} (only {', '.join(TOPICS)})"
-            raise ValueError(msg)
-        tw = self._twin(record["machine_id"])
+            return []
+        tw = self._tw
         t = int(record["event_time"])
         self._touch(tw, record, t)
         now = False
-        if topic == "factory.telemetry":
+        if topic == TELEMETRY:
             if record.get("machine_type"):
                 tw.machine_type = record["machine_type"]
             for c in record["channels"]:
                 tw.signals[c["name"]] = (c["value"], c["unit"])
-        elif topic == "factory.state":
+        elif topic == STATE:
             now = record["state"] != tw.state
             tw.state = record["state"]
             tw.state_since = t
-        elif topic == "factory.production":
+        elif topic == PRODUCTION:
             if record["good"]:
                 tw.parts_good += 1
             else:
@@ -101,20 +100,20 @@ class TwinStateTracker:
         self.stats["throttled"] += 1
         return []
 
-    def current(self, machine_id: str) -> Record | None:
-        """The machine's latest consolidated state (including updates not yet published)."""
-        tw = self._twins.get(machine_id)
-        return None if tw is None else self._record(tw)
+    def advance(self, event_time_ms: int) -> list[Emit]:
+        """Nothing is due by time alone: the twin changes with its inputs."""
+        return []
 
-    def machines(self) -> list[str]:
-        return sorted(self._twins)
+    def current(self) -> Record | None:
+        """The machine's latest consolidated state (including updates not yet published); None
+        before anything was heard of it."""
+        tw = self._tw
+        return None if tw.first_time is None else self._record(tw)
 
-    def snapshot(self, machine_id: str) -> bytes:
-        """The machine's twin as JSON bytes with a format version."""
-        tw = self._twins.get(machine_id) or _Twin(machine_id)
-        doc: dict[str, Any] = {
-            "format": SNAPSHOT_FORMAT,
-            "version": SNAPSHOT_VERSION,
+    def snapshot(self) -> bytes:
+        """The twin as a versioned JSON document (see docs/processing.md)."""
+        tw = self._tw
+        body: dict[str, Any] = {
             "machine_id": tw.machine_id,
             "line_id": tw.line_id,
             "machine_type": tw.machine_type,
@@ -130,13 +129,13 @@ class TwinStateTracker:
             "last_event": list(tw.last_event),
             "last_emit": tw.last_emit,
         }
-        return json.dumps(doc, separators=(",", ":")).encode()
+        return dump_snapshot(SNAPSHOT_FORMAT, SNAPSHOT_VERSION, body)
 
-    def restore(self, machine_id: str, data: bytes) -> None:
-        d = load_snapshot(data, SNAPSHOT_FORMAT, SNAPSHOT_VERSION)
+    def restore(self, data: bytes) -> None:
+        d = load_snapshot(data, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, old_names=("factory-twin/twin-state",))
         window = d["oee_window"]
-        self._twins[machine_id] = _Twin(
-            machine_id=machine_id,
+        self._tw = _Twin(
+            machine_id=self.machine_id,
             line_id=d["line_id"],
             machine_type=d["machine_type"],
             state=d["state"],
@@ -153,12 +152,6 @@ class TwinStateTracker:
         )
 
     # -- internals ----------------------------------------------------------------------------------
-
-    def _twin(self, machine_id: str) -> _Twin:
-        tw = self._twins.get(machine_id)
-        if tw is None:
-            tw = self._twins[machine_id] = _Twin(machine_id)
-        return tw
 
     @staticmethod
     def _touch(tw: _Twin, record: Record, t: int) -> None:
@@ -185,7 +178,7 @@ class TwinStateTracker:
             return []
         size, end = int(record["window_size_s"]), int(record["window_end"])
         wanted = self.config.oee_window_s
-        tw = self._twin(record["scope_id"])
+        tw = self._tw
         shown = tw.oee_window
         if wanted is not None and size != wanted:
             return []
@@ -226,4 +219,4 @@ class TwinStateTracker:
     def _emit(self, tw: _Twin) -> Emit:
         tw.last_emit = max(tw.last_event[2], tw.last_emit or tw.last_event[2])
         self.stats["emitted"] += 1
-        return Emit(OUT_TOPIC, tw.machine_id, self._record(tw))
+        return Emit(TWIN_STATE, tw.machine_id, self._record(tw))

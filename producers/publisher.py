@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from producers import metrics
-from twin.clients import kafka_producer
+from twin.clients import kafka_producer, produce_blocking
 from twin.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class Publisher:
     """Wraps one confluent-kafka producer. ``publish`` never drops: a full local queue waits.
 
     Hot loops (``ProduceSession.run``) call the client's ``produce`` themselves with
-    ``delivery_callback`` and fall back to ``send`` on BufferError, and add their count to
+    ``delivery_callback``, fall back to ``send`` on BufferError only, and add their count to
     ``stats.produced`` in batches; ``publish`` is the same for one record at a time.
     """
 
@@ -122,16 +122,9 @@ class Publisher:
     def send(
         self, topic: str, value: bytes, key: str | bytes | None, callback: Callable[[Any, Any], None]
     ) -> None:
-        """Hand one message to the client; does not count it. A full local queue is back-pressure:
-        let librdkafka send and serve callbacks, then retry. Never drop."""
-        producer = self._producer
-        while True:
-            try:
-                producer.produce(topic, value, key, -1, callback)
-                return
-            except BufferError:
-                self.stats.queue_full += 1
-                producer.poll(0.05)
+        """Hand one message to the client; does not count it. A full local queue is back-pressure
+        (``produce_blocking`` waits for it to free), never a drop; the waits count as ``queue_full``."""
+        self.stats.queue_full += produce_blocking(self._producer, topic, value, key, on_delivery=callback)
 
     def publish(self, topic: str, key: str | bytes | None, value: bytes, event_id: str | None = None) -> None:
         self.send(topic, value, key, self.delivery_callback(event_id))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, assert_never
 
 from sim.events import PartProducedEvent, SimEvent, StateChangeEvent, TelemetryEvent
+from twin.topics import PRODUCTION, STATE, TELEMETRY
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,7 @@ class EventMapper:
         if isinstance(event, TelemetryEvent):
             header["machine_type"] = event.machine_type
             header["channels"] = [{"name": c.name, "value": c.value, "unit": c.unit} for c in event.channels]
-            return Outgoing("factory.telemetry", event.machine_id, header)
+            return Outgoing(TELEMETRY, event.machine_id, header)
         if isinstance(event, PartProducedEvent):
             header.update(
                 part_id=event.part_id,
@@ -56,8 +57,8 @@ class EventMapper:
                 good=event.good,
                 scrap_reason=event.scrap_reason,
             )
-            return Outgoing("factory.production", event.machine_id, header)
+            return Outgoing(PRODUCTION, event.machine_id, header)
         if isinstance(event, StateChangeEvent):
             header.update(previous=event.previous, state=event.state, reason=event.reason)
-            return Outgoing("factory.state", event.machine_id, header)
+            return Outgoing(STATE, event.machine_id, header)
         assert_never(event)

@@ -12,11 +12,10 @@ from producers.file_source import BadLine
 from producers.pacing import Pacer
 from producers.publisher import Publisher, PublishStats
 from producers.records import EventMapper, Outgoing
-from schemas import load_schema
+from schemas import Codecs
 from twin.clients import schema_registry
 from twin.codec import ENCODE_FAILURES, AvroCodec
 from twin.settings import Settings
-from twin.topics import topic as catalog_topic
 
 if TYPE_CHECKING:
     from sim import Simulator
@@ -43,14 +42,23 @@ def simulator_records(
 
 
 class ProduceSession:
-    """Encodes and publishes records until the source ends, the time is up, or ``stop()``."""
+    """Encodes and publishes records until the source ends, the time is up, or ``stop()``.
+
+    Records name real topics: ``prefix`` (a namespace, e.g. a test's) + the catalog name.
+    """
 
     def __init__(
-        self, settings: Settings, *, acked_ids: Path | None = None, **producer_overrides: Any
+        self,
+        settings: Settings,
+        *,
+        prefix: str = "",
+        acked_ids: Path | None = None,
+        **producer_overrides: Any,
     ) -> None:
         self.settings = settings
+        self.prefix = prefix
         self._registry = schema_registry(settings)
-        self._codecs: dict[str, AvroCodec] = {}
+        self._codecs = Codecs(self._registry, prefix=prefix)
         self.publisher = Publisher(settings, acked_ids=acked_ids, **producer_overrides)
         self.bad_lines: list[BadLine] = []
         self._stop = threading.Event()
@@ -62,13 +70,9 @@ class ProduceSession:
     def stop(self) -> None:
         self._stop.set()
 
-    def codec(self, topic_name: str, schema_key: str | None = None) -> AvroCodec:
-        codec = self._codecs.get(topic_name)
-        if codec is None:
-            key = schema_key or catalog_topic(topic_name).value_schema
-            codec = AvroCodec(self._registry, f"{topic_name}-value", load_schema(key).text)
-            self._codecs[topic_name] = codec
-        return codec
+    def codec(self, real_name: str) -> AvroCodec:
+        """The codec of a topic of this session's namespace (made on first use, then kept)."""
+        return self._codecs(real_name)
 
     def run(  # noqa: PLR0915 - the hot loop is inlined on purpose: a call per event costs more
         self,
@@ -161,9 +165,7 @@ class ProduceSession:
 def publish_catalog_records(settings: Settings, records: list[Outgoing], prefix: str = "") -> PublishStats:
     """Publish ``records`` (catalog topic names) under the topic namespace ``prefix`` and wait for
     every acknowledgement: how tests and benches fill a private namespace."""
-    session = ProduceSession(settings)
-    for name in {o.topic for o in records}:
-        session.codec(prefix + name, catalog_topic(name).value_schema)
+    session = ProduceSession(settings, prefix=prefix)
     stats = session.run([Outgoing(prefix + o.topic, o.key, o.record) for o in records])
     session.publisher.flush(60)
     session.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from sim.actions import Action, Pause, Resume, StartMaintenance
 from sim.catalog import MACHINE_TYPES, ChannelRole
-from sim.errors import SimulationError
 from sim.events import ChannelReading, PartProducedEvent, SimEvent, StateChangeEvent, TelemetryEvent
 from sim.faults import FaultKind, FaultRecord, faults_to_rows
 from sim.layout import (
@@ -57,7 +56,6 @@ __all__ = [
     "Resume",
     "ScenarioSpec",
     "SimEvent",
-    "SimulationError",
     "Simulator",
     "StartMaintenance",
     "StateChangeEvent",

@@ -7,12 +7,12 @@ from dataclasses import replace
 
 from sim.agenda import Agenda
 from sim.effects import ActiveFault
-from sim.errors import SimulationError
 from sim.faults import SENSOR_FAULTS, FaultKind, FaultRecord
 from sim.layout import FactorySpec, FaultSpec, RandomFaultsSpec, fault_problem
 from sim.line import Line
 from sim.machine import Machine
 from sim.seeding import FAULT, RANDOM_FAULT, stream
+from twin.errors import SimulationError
 
 KINDS = tuple(FaultKind)
 

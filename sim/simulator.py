@@ -16,7 +16,6 @@ from collections.abc import Iterator
 
 from sim.actions import Action, Pause, Resume, StartMaintenance
 from sim.agenda import Agenda
-from sim.errors import SimulationError
 from sim.events import SimEvent, TelemetryEvent
 from sim.faults import FaultRecord, faults_to_rows
 from sim.injector import Injector
@@ -24,6 +23,7 @@ from sim.layout import FactorySpec, FaultSpec
 from sim.line import Line
 from sim.machine import Machine
 from sim.observation import BufferObservation, FactoryObservation, LineObservation, MachineObservation
+from twin.errors import SimulationError
 
 DEFAULT_START_TIME_MS = 1_736_143_200_000
 """2025-01-06T06:00:00Z, a Monday shift start: a fixed default keeps runs reproducible. A publisher

@@ -6,9 +6,10 @@ rejected records to the dead-letter topic and stores offsets only after ``flush`
 
 Failure is split in two, because the two need opposite handling:
 
-- the store is unreachable, overloaded or timing out: ``flush`` raises :class:`Backpressure` with a
-  retry-after and *keeps* every record it has not written. The runner pauses its partitions, waits,
-  and calls ``flush`` again. Nothing is lost and memory stays bounded to one batch.
+- the store is unreachable, overloaded or timing out: ``flush`` raises
+  :class:`twin.errors.BackpressureError` with a retry-after and *keeps* every record it has not
+  written. The runner pauses its partitions, waits, and calls ``flush`` again. Nothing is lost and
+  memory stays bounded to one batch.
 - one record can never be written (a value the store refuses, a mapping error): ``flush`` returns it
   in :attr:`FlushResult.rejected` with the reason, and the runner dead-letters it.
 
@@ -20,8 +21,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
-
-from twin.errors import TwinError
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,19 +57,6 @@ class FlushResult:
     rejected: list[Rejected] = field(default_factory=list)
 
 
-class SinkError(TwinError):
-    """A sink is misconfigured or its store answered in a way that retrying cannot fix."""
-
-
-class Backpressure(TwinError):
-    """The store cannot take writes now; try again after ``retry_after_s``. Nothing was dropped."""
-
-    def __init__(self, reason: str, retry_after_s: float) -> None:
-        super().__init__(f"{reason} (retry in {retry_after_s:.1f}s)")
-        self.reason = reason
-        self.retry_after_s = retry_after_s
-
-
 @runtime_checkable
 class Sink(Protocol):
     """A store writer. ``topics`` are the catalog topics it consumes."""
@@ -85,7 +71,7 @@ class Sink(Protocol):
         """Buffer one record. Raises ``Rejected``-worthy problems only at ``flush``."""
 
     def flush(self) -> FlushResult:
-        """Write everything buffered. Raises :class:`Backpressure` keeping unwritten records."""
+        """Write everything buffered. Raises ``BackpressureError`` keeping unwritten records."""
         ...
 
     def pending(self) -> int:

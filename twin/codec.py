@@ -7,8 +7,10 @@ is parsed once; schema ids are looked up once and cached. Anything that cannot b
 
 Encoding runs in ``twin._avroenc`` (C, built by ``make setup`` from ``native/avroenc.c``): the
 schema is compiled once into a plan and records are written straight from their dicts, byte for
-byte what fastavro writes. Without the extension (no compiler at install time) fastavro does the
-encoding, several times slower, and a warning says so once. Decoding always uses fastavro.
+byte what fastavro writes. Without the extension (no compiler at install time), or with a fastavro
+release other than ``FASTAVRO_VERSION`` (the plan builder reads fastavro internals), fastavro does
+the encoding, several times slower, and a warning says so once. Decoding always uses fastavro.
+``make asan`` and ``make native-matrix`` are the extension's own checks (see native/).
 
 >>> codec = AvroCodec(registry, "factory.telemetry-value", load_schema("telemetry").text)  # doctest: +SKIP
 >>> codec.decode(codec.encode(record)) == record  # doctest: +SKIP
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import fastavro
 from fastavro.logical_writers import LOGICAL_WRITERS
 
-from twin.errors import TwinError
+from twin.errors import DecodeError, EncodeError, RegistryUnavailableError
 
 if TYPE_CHECKING:
     from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -43,6 +45,10 @@ DEFAULT_MAX_BYTES = 4 * 1024 * 1024  # Kafka's message.max.bytes on our broker
 # What an encoder raises for a record that does not fit its schema (native and fastavro alike).
 ENCODE_FAILURES = (ValueError, TypeError, KeyError, AttributeError, OverflowError)
 NATIVE_PLAN_VERSION = 1  # the plan format native/avroenc.c reads; a stale build is not used
+# native_plan reads fastavro internals (LOGICAL_WRITERS, the keys of a parsed schema) and the tests
+# prove byte-identical output against this release only: pyproject.toml pins it exactly, and with
+# any other version installed fastavro encodes (and the unit tests fail, naming both versions).
+FASTAVRO_VERSION = "1.13.1"
 
 
 class NativeEncoder(Protocol):
@@ -56,6 +62,11 @@ class NativeEncoder(Protocol):
 
 
 def _load_native() -> tuple[Any, str]:
+    if fastavro.__version__ != FASTAVRO_VERSION:
+        return None, (
+            f"fastavro {fastavro.__version__} is installed, but twin._avroenc is only checked against "
+            f"fastavro {FASTAVRO_VERSION} (the version pyproject.toml pins)"
+        )
     try:
         module = importlib.import_module("twin._avroenc")
     except ImportError as exc:
@@ -202,28 +213,14 @@ def without_logical_types(schema: Any) -> Any:
     return plain
 
 
-class DecodeError(TwinError):
-    """Bytes that are not a valid record: the reason goes into the dead-letter headers."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-class EncodeError(TwinError):
-    """A record that does not fit its schema."""
-
-
-class RegistryUnavailableError(TwinError):
-    """The registry could not be asked (an outage, not bad input): retry, never dead-letter."""
-
-
 class AvroCodec:
     """Encode and decode one topic's values.
 
     ``logical_types=False`` makes ``decode`` return the wire form (timestamp-millis as int
     milliseconds, uuid as str, decimals as bytes), for our own and foreign writer schemas alike;
     stream processors that only compare or forward these values skip the conversions.
+    ``native=False`` encodes with fastavro even where the compiled encoder is available, as an
+    install without the extension does (to compare the two).
     """
 
     def __init__(
@@ -235,6 +232,7 @@ class AvroCodec:
         register: bool = True,
         max_bytes: int = DEFAULT_MAX_BYTES,
         logical_types: bool = True,
+        native: bool = True,
     ) -> None:
         from confluent_kafka.schema_registry import Schema
         from confluent_kafka.schema_registry.error import SchemaRegistryError
@@ -258,7 +256,7 @@ class AvroCodec:
             msg = f"schema registry unavailable while preparing {subject!r}: {exc}"
             raise RegistryUnavailableError(msg) from exc
         self._prefix = _HEADER.pack(MAGIC_BYTE, self.schema_id)
-        self._native = native_encoder(self._parsed, self._prefix)
+        self._native = native_encoder(self._parsed, self._prefix) if native else None
         self._encode: Callable[[Any], bytes] = (
             self._native.encode if self._native is not None else self._fastavro_encode
         )

@@ -6,7 +6,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from twin.codec import DecodeError
+from twin.clients import produce_blocking
+from twin.errors import DecodeError, ProcessingError
+from twin.topics import dlq_name
 
 if TYPE_CHECKING:
     from confluent_kafka import Message, Producer
@@ -17,10 +19,8 @@ SOURCE_OFFSET = "twin.dlq.source.offset"
 ERROR_REASON = "twin.dlq.error.reason"
 ERROR_MESSAGE = "twin.dlq.error.message"
 FAILED_AT = "twin.dlq.failed.at"
-
-
-def dlq_name(topic: str) -> str:
-    return f"{topic}.dlq"
+STEP = "twin.dlq.step"  # the processing step that failed (only on processing failures)
+SINK = "twin.dlq.sink"  # the sink that dead-lettered a record the store refused
 
 
 Headers = list[tuple[str, str | bytes | None]]
@@ -29,8 +29,16 @@ Headers = list[tuple[str, str | bytes | None]]
 def dead_letter_headers(
     topic: str, partition: int, offset: int, error: BaseException, now_ms: int | None = None
 ) -> Headers:
-    reason = error.reason if isinstance(error, DecodeError) else type(error).__name__
-    return [
+    """Headers naming where a dead letter came from and why (reason: a ``DecodeError``'s reason,
+    ``processing`` for a failed processing step, which also names the step, else the error type).
+
+    >>> from twin.errors import ProcessingError
+    >>> h = dict(dead_letter_headers("factory.telemetry", 2, 41, ProcessingError("boom", "alarms"), 0))
+    >>> h["twin.dlq.error.reason"], h["twin.dlq.step"]
+    (b'processing', b'alarms')
+    """
+    reason = error.reason if isinstance(error, DecodeError | ProcessingError) else type(error).__name__
+    headers: Headers = [
         (SOURCE_TOPIC, topic.encode()),
         (SOURCE_PARTITION, str(partition).encode()),
         (SOURCE_OFFSET, str(offset).encode()),
@@ -38,6 +46,9 @@ def dead_letter_headers(
         (ERROR_MESSAGE, str(error)[:2000].encode()),
         (FAILED_AT, str(now_ms if now_ms is not None else int(time.time() * 1000)).encode()),
     ]
+    if isinstance(error, ProcessingError) and error.step:
+        headers.append((STEP, error.step.encode()))
+    return headers
 
 
 def headers_dict(headers: Headers | dict[str, str | bytes | None] | None) -> dict[str, str]:
@@ -65,12 +76,7 @@ class DeadLetterQueue:
         headers: Headers,
         on_delivery: Any = None,
     ) -> None:
-        while True:
-            try:
-                self._producer.produce(
-                    dlq_name(topic), key=key, value=value, headers=headers, on_delivery=on_delivery
-                )
-                break
-            except BufferError:
-                self._producer.poll(0.1)  # back-pressure: wait for the queue, never drop
+        produce_blocking(
+            self._producer, dlq_name(topic), value, key, headers=headers, on_delivery=on_delivery
+        )
         self.sent += 1

@@ -14,6 +14,10 @@ class ConfigError(TwinError):
     """Settings are missing, inconsistent or point at something unusable."""
 
 
+class ServerUnreachableError(ConfigError):
+    """No server answered at the configured address; the message names it and the setting to change."""
+
+
 class InfraError(TwinError):
     """A local server could not be fetched, started, checked or stopped."""
 
@@ -36,3 +40,113 @@ class ServerCrashedError(InfraError):
 
 class HealthTimeoutError(InfraError):
     """A server did not become healthy within its time limit."""
+
+
+class DecodeError(TwinError):
+    """Bytes that are not a valid record: the reason goes into the dead-letter headers."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class EncodeError(TwinError):
+    """A record that does not fit its schema."""
+
+
+class RegistryUnavailableError(TwinError):
+    """The registry could not be asked (an outage, not bad input): retry, never dead-letter."""
+
+
+class DeliveryFailedError(TwinError):
+    """Kafka reported a produced message as failed (after the client's own retries)."""
+
+
+def one_line(exc: BaseException, limit: int = 500) -> str:
+    """``exc`` as one line for a log, a dead-letter header or the CLI: ``Type: message``.
+
+    >>> one_line(ValueError("bad\\n  value"))
+    'ValueError: bad value'
+    """
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:limit]
+
+
+# -- processing --------------------------------------------------------------------------------
+class SnapshotError(TwinError):
+    """A processor snapshot cannot be restored (another format, an unknown version, damaged data)."""
+
+
+class KpiError(TwinError, ValueError):
+    """A record or snapshot the KPI processors cannot use (the pipeline dead-letters it)."""
+
+
+class ProcessingError(TwinError):
+    """A processing step raised on a record: the record is dead-lettered with reason ``processing``
+    and the step's id."""
+
+    reason = "processing"
+
+    def __init__(self, message: str, step: str = "") -> None:
+        super().__init__(message)
+        self.step = step
+
+
+class SimulationError(TwinError):
+    """An action, injected fault or run request the simulator cannot carry out (unknown machine, ...)."""
+
+
+# -- sinks -------------------------------------------------------------------------------------
+class SinkError(TwinError):
+    """A sink is misconfigured or its store answered in a way that retrying cannot fix."""
+
+
+class BackpressureError(TwinError):
+    """The store cannot take writes now; try again after ``retry_after_s``. Nothing was dropped."""
+
+    def __init__(self, reason: str, retry_after_s: float) -> None:
+        super().__init__(f"{reason} (retry in {retry_after_s:.1f}s)")
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
+class CassandraUnreachableError(SinkError):
+    """No Cassandra node answered."""
+
+
+class MigrationError(SinkError):
+    """A keyspace migration failed or the applied ones do not match the files."""
+
+
+class MappingError(TwinError, ValueError):
+    """An event value no table can hold (an impossible time, an id that is not a uuid)."""
+
+
+class DocumentError(TwinError, ValueError):
+    """The record cannot become a document (no event id, an event time that is not a time)."""
+
+
+class SinkRejectionError(TwinError):
+    """The store refused a record for good (the reason is the store's)."""
+
+
+class SearchError(TwinError):
+    """A search that cannot run (a malformed query, an unreachable or unready Elasticsearch)."""
+
+
+# -- gateway -----------------------------------------------------------------------------------
+class HistoryUnavailableError(TwinError):
+    """The Cassandra history cannot answer now: unreachable, timing out, or the keyspace is not
+    migrated. The message is one line, fit for an HTTP 503 body."""
+
+
+class FilterError(TwinError):
+    """A subscription filter the gateway cannot apply."""
+
+
+class AuthError(TwinError):
+    """A token that does not let its bearer in; the message says why (safe to show the client)."""
+
+
+class CommandError(TwinError):
+    """An operator command the gateway cannot carry out."""

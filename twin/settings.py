@@ -158,8 +158,41 @@ class InfraSettings(BaseModel):
 
 
 class MetricsSettings(BaseModel):
-    port: int = 9464
+    """Prometheus ``/metrics`` of the long-running commands.
+
+    Each command has a port of its own, so a worker and the sinks run side by side on one machine
+    (as Prometheus exporters each have an allocated port); ``--metrics-port`` wins over both. The
+    gateway serves ``/metrics`` on its own HTTP port.
+
+    >>> MetricsSettings().port_for("sink-cassandra")
+    9465
+    """
+
     enabled: bool = True
+    port: int | None = Field(
+        default=None, ge=0, le=65535, description="one port for every command (overrides the ones below)"
+    )
+    process_port: int = Field(default=9464, ge=0, le=65535, description="`twin process`")
+    sink_cassandra_port: int = Field(default=9465, ge=0, le=65535, description="`twin sink cassandra`")
+    sink_elasticsearch_port: int = Field(
+        default=9466, ge=0, le=65535, description="`twin sink elasticsearch`"
+    )
+    produce_port: int = Field(default=9467, ge=0, le=65535, description="`twin produce`")
+
+    def port_for(self, component: str) -> int:
+        """The port ``component`` (process, sink-cassandra, sink-elasticsearch, produce) serves on."""
+        ports = {
+            "process": self.process_port,
+            "sink-cassandra": self.sink_cassandra_port,
+            "sink-elasticsearch": self.sink_elasticsearch_port,
+            "produce": self.produce_port,
+        }
+        if component not in ports:
+            from twin.errors import ConfigError
+
+            msg = f"no metrics port for {component!r}; known: {', '.join(ports)}"
+            raise ConfigError(msg)
+        return ports[component] if self.port is None else self.port
 
 
 class ProcessorSettings(BaseModel):

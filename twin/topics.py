@@ -13,6 +13,25 @@ from twin.errors import ConfigError
 DAY_MS = 24 * 3600 * 1000
 
 
+# Catalog names: code refers to topics by these constants, never by string literals.
+TELEMETRY = "factory.telemetry"
+PRODUCTION = "factory.production"
+STATE = "factory.state"
+ANOMALIES = "twin.anomalies"
+ALARMS = "twin.alarms"
+ALARM_COMMANDS = "twin.alarm-commands"
+KPIS = "twin.kpis"
+TWIN_STATE = "twin.state"
+SCHEDULE_REQUESTS = "schedule.requests"
+SCHEDULE_PLANS = "schedule.plans"
+RL_STEPS = "rl.steps"
+
+
+def dlq_name(real_name: str) -> str:
+    """The dead-letter topic of the topic ``real_name`` (the one naming rule for DLQs)."""
+    return f"{real_name}.dlq"
+
+
 @dataclass(frozen=True)
 class Topic:
     name: str
@@ -26,7 +45,7 @@ class Topic:
     @property
     def dlq(self) -> str:
         """Where records that cannot be decoded or validated go, with the reason in headers."""
-        return f"{self.name}.dlq"
+        return dlq_name(self.name)
 
     @property
     def value_subject(self) -> str:
@@ -48,31 +67,43 @@ class Topic:
 
 
 CATALOG: tuple[Topic, ...] = (
-    Topic(
-        "factory.telemetry", "machine_id", "telemetry", partitions=6, description="machine sensor readings"
-    ),
-    Topic("factory.production", "machine_id", "part_produced", description="parts finished, good or scrap"),
-    Topic("factory.state", "machine_id", "machine_state", description="machine state changes"),
-    Topic("twin.anomalies", "machine_id", "anomaly", description="detector findings"),
-    Topic("twin.alarms", "machine_id", "alarm", retention_ms=30 * DAY_MS, description="alarm lifecycle"),
-    Topic("twin.alarm-commands", "machine_id", "alarm_command", description="ack/clear commands"),
-    Topic("twin.kpis", "line_id", "kpi_window", retention_ms=30 * DAY_MS, description="OEE and KPI windows"),
-    Topic("twin.state", "machine_id", "twin_state", compacted=True, description="latest state per machine"),
-    Topic("schedule.requests", "line_id", "schedule_request", partitions=3, description="re-plan requests"),
-    Topic("schedule.plans", "line_id", "schedule_plan", partitions=3, description="scheduler answers"),
-    Topic("rl.steps", "env_id", "rl_step", partitions=3, description="RL agent steps"),
+    Topic(TELEMETRY, "machine_id", "telemetry", partitions=6, description="machine sensor readings"),
+    Topic(PRODUCTION, "machine_id", "part_produced", description="parts finished, good or scrap"),
+    Topic(STATE, "machine_id", "machine_state", description="machine state changes"),
+    Topic(ANOMALIES, "machine_id", "anomaly", description="detector findings"),
+    Topic(ALARMS, "machine_id", "alarm", retention_ms=30 * DAY_MS, description="alarm lifecycle"),
+    Topic(ALARM_COMMANDS, "machine_id", "alarm_command", description="ack/clear commands"),
+    Topic(KPIS, "line_id", "kpi_window", retention_ms=30 * DAY_MS, description="OEE and KPI windows"),
+    Topic(TWIN_STATE, "machine_id", "twin_state", compacted=True, description="latest state per machine"),
+    Topic(SCHEDULE_REQUESTS, "line_id", "schedule_request", partitions=3, description="re-plan requests"),
+    Topic(SCHEDULE_PLANS, "line_id", "schedule_plan", partitions=3, description="scheduler answers"),
+    Topic(RL_STEPS, "env_id", "rl_step", partitions=3, description="RL agent steps"),
 )
 
 _BY_NAME = {t.name: t for t in CATALOG}
 
 
-def topic(name: str) -> Topic:
-    """The catalog entry for ``name``; a ConfigError names the known topics otherwise."""
+def topic(name: str, prefix: str = "") -> Topic:
+    """The catalog entry for ``name`` (under ``prefix``, a namespace); a ConfigError names the known
+    topics otherwise.
+
+    >>> topic(KPIS, prefix="t1.").value_subject
+    't1.twin.kpis-value'
+    """
     try:
-        return _BY_NAME[name]
+        entry = _BY_NAME[name]
     except KeyError:
         msg = f"unknown topic {name!r}; the catalog has: {', '.join(_BY_NAME)}"
         raise ConfigError(msg) from None
+    return replace(entry, name=prefix + entry.name) if prefix else entry
+
+
+def by_real_name(real_name: str, prefix: str = "") -> Topic:
+    """The (prefixed) catalog entry of a topic's real name ``prefix + catalog name``."""
+    if prefix and not real_name.startswith(prefix):
+        msg = f"topic {real_name!r} is not under the namespace {prefix!r}"
+        raise ConfigError(msg)
+    return topic(real_name[len(prefix) :], prefix)
 
 
 def dlq_topic(source: Topic) -> Topic:

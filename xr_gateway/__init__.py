@@ -4,7 +4,7 @@ clients, alarm commands back to Kafka, and a small REST API. Protocol: docs/gate
 from __future__ import annotations
 
 from xr_gateway.app import create_app
-from xr_gateway.auth import AuthError, Principal, Role, TokenVerifier
+from xr_gateway.auth import Principal, Role, TokenVerifier
 from xr_gateway.filters import STREAMS, Subscription
 from xr_gateway.hub import CLOSE_TOO_SLOW, Hub
 from xr_gateway.service import Gateway
@@ -13,7 +13,6 @@ from xr_gateway.settings import GatewaySettings
 __all__ = [
     "CLOSE_TOO_SLOW",
     "STREAMS",
-    "AuthError",
     "Gateway",
     "GatewaySettings",
     "Hub",

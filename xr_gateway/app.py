@@ -11,9 +11,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from twin.errors import ConfigError
 from twin.settings import Settings
 from xr_gateway import rest
-from xr_gateway.auth import TokenVerifier
+from xr_gateway.auth import TokenVerifier, is_loopback
 from xr_gateway.direct import RawSendMiddleware
 from xr_gateway.history import HistoryStore
 from xr_gateway.service import Gateway
@@ -25,6 +26,14 @@ NOT_BUILT = """<!doctype html><title>Factory Twin</title>
 <p>The WebXR client is not built. Run <code>make web</code> (npm + Vite), then reload.</p>"""
 
 
+def check_dev_mode(gw: GatewaySettings) -> None:
+    """Dev mode hands out tokens to whoever asks from this machine: a ConfigError unless the gateway
+    is bound to a loopback host."""
+    if gw.dev_mode and not is_loopback(gw.host):
+        msg = f"dev mode hands out tokens: bind the gateway to a loopback host (127.0.0.1), not {gw.host!r}"
+        raise ConfigError(msg)
+
+
 def create_app(
     settings: Settings,
     gw: GatewaySettings,
@@ -33,7 +42,11 @@ def create_app(
     history: HistoryStore | None = None,
     kafka: bool = True,
 ) -> FastAPI:
-    """The gateway app. ``kafka=False`` runs without the feed and commands (tests drive the hub)."""
+    """The gateway app. ``kafka=False`` runs without the feed and commands (tests drive the hub).
+
+    Dev mode is refused here, whoever builds the app, unless bound to loopback (:func:`check_dev_mode`).
+    """
+    check_dev_mode(gw)
     gateway = Gateway(settings, gw, verifier, history=history, kafka=kafka)
 
     @asynccontextmanager

@@ -10,6 +10,7 @@ HS/RS confusion are refused; ``exp``, ``aud``, ``iss`` and ``sub`` are required.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import time
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any
 
 import jwt
 
-from twin.errors import ConfigError, TwinError
+from twin.errors import AuthError, ConfigError
 from xr_gateway.settings import GatewaySettings
 
 _HMAC = ("HS256", "HS384", "HS512")
@@ -30,8 +31,19 @@ class Role(StrEnum):
     OPERATOR = "operator"  # subscribes, acknowledges and clears alarms
 
 
-class AuthError(TwinError):
-    """A token that does not let its bearer in; the message says why (safe to show the client)."""
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address; IPv6 with or without brackets) means this machine only.
+
+    >>> [is_loopback(h) for h in ("127.0.0.1", "localhost", "[::1]", "0.0.0.0", "127.0.0.1.evil.example")]
+    [True, True, True, False, False]
+    """
+    name = host.strip().lower().removeprefix("[").removesuffix("]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)

@@ -14,25 +14,22 @@ import time
 import uuid
 from typing import Any
 
-from schemas import load_schema
+from schemas import codec_for
 from twin.clients import kafka_producer, schema_registry
 from twin.codec import AvroCodec
-from twin.errors import TwinError
+from twin.errors import CommandError
 from twin.settings import Settings
-from twin.topics import topic as catalog_topic
+from twin.topics import ALARM_COMMANDS, topic
 
 log = logging.getLogger(__name__)
 
 COMMANDS = ("ACK", "CLEAR")
 
 
-class CommandError(TwinError):
-    """A command Kafka did not take; the message is shown to the operator."""
-
-
 class CommandPublisher:
     def __init__(self, settings: Settings, topic_prefix: str, *, source: str = "xr-gateway") -> None:
-        self.topic = topic_prefix + "twin.alarm-commands"
+        self.entry = topic(ALARM_COMMANDS, topic_prefix)
+        self.topic = self.entry.name
         self.source = source
         self._settings = settings
         self._producer: Any = None
@@ -41,10 +38,9 @@ class CommandPublisher:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        schema = load_schema(catalog_topic("twin.alarm-commands").value_schema)
         # Encoding needs only the schema id, fetched here once; the registry client is not kept.
         with schema_registry(self._settings) as registry:
-            self._codec = AvroCodec(registry, f"{self.topic}-value", schema.text)
+            self._codec = codec_for(registry, self.entry)
         self._producer = kafka_producer(self._settings)
         # Delivery callbacks run inside poll(): a small thread keeps them flowing.
         self._thread = threading.Thread(target=self._poll, name="gateway-commands", daemon=True)
@@ -102,6 +98,9 @@ class CommandPublisher:
 
             loop.call_soon_threadsafe(settle)
 
+        # Not produce_blocking: an operator's click must not wait behind a full queue; it fails at
+        # once and they click again (the queue holds 100k messages: it is full only when Kafka is not
+        # taking any).
         try:
             self._producer.produce(self.topic, key=machine_id.encode(), value=value, on_delivery=delivered)
         except BufferError as exc:

@@ -20,12 +20,11 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, TopicPartition
 
-from schemas import load_schema
+from schemas import Codecs, codec_for
 from twin.clients import kafka_consumer, schema_registry
-from twin.codec import AvroCodec, DecodeError, RegistryUnavailableError
-from twin.errors import TwinError
+from twin.errors import DecodeError, RegistryUnavailableError, TwinError
 from twin.settings import Settings
-from twin.topics import topic as catalog_topic
+from twin.topics import TWIN_STATE, by_real_name, topic
 from xr_gateway import metrics
 from xr_gateway.frames import TOPIC_STREAMS
 
@@ -51,8 +50,8 @@ class KafkaFeed:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
-        self.streams = {topic_prefix + name: stream for name, stream in TOPIC_STREAMS.items()}
-        self._codecs: dict[str, AvroCodec] = {}
+        self.streams = {topic(name, topic_prefix).name: stream for name, stream in TOPIC_STREAMS.items()}
+        self._codecs: Codecs | None = None  # made with the registry client, at the first assignment
         self._assigned: set[str] = set()
         self._catch_up: dict[int, int] = {}  # twin.state partition -> end offset at start-up
         self._ready = False
@@ -94,7 +93,7 @@ class KafkaFeed:
 
     def _loop(self, consumer: Consumer) -> None:
         next_refresh = next_lag = 0.0
-        state_topic = self.prefix + "twin.state"
+        state_topic = topic(TWIN_STATE, self.prefix).name
         while not self._stop.is_set():
             now = time.monotonic()
             if now >= next_refresh:
@@ -120,18 +119,17 @@ class KafkaFeed:
                 self.deliver(batch)
             self._check_ready(consumer, state_topic)
 
-    def _decode(self, topic: str, value: bytes | None) -> tuple[str, dict[str, Any]] | None:
-        codec = self._codecs.get(topic)
-        if codec is None:
+    def _decode(self, name: str, value: bytes | None) -> tuple[str, dict[str, Any]] | None:
+        if name not in self._assigned or self._codecs is None:
             return None
         try:
-            return self.streams[topic], codec.decode(value)
+            return self.streams[name], self._codecs(name).decode(value)
         except DecodeError as exc:
-            metrics.DECODE_ERRORS.labels(topic).inc()
-            log.warning("skipping undecodable record on %s: %s", topic, exc)
+            metrics.DECODE_ERRORS.labels(name).inc()
+            log.warning("skipping undecodable record on %s: %s", name, exc)
         except RegistryUnavailableError as exc:
-            metrics.DECODE_ERRORS.labels(topic).inc()
-            log.warning("registry unavailable, skipping a record on %s: %s", topic, exc)
+            metrics.DECODE_ERRORS.labels(name).inc()
+            log.warning("registry unavailable, skipping a record on %s: %s", name, exc)
         return None
 
     def _assign_new(self, consumer: Consumer, state_topic: str) -> None:
@@ -143,13 +141,14 @@ class KafkaFeed:
         new = [t for t in self.streams if t not in self._assigned and t in existing]
         if not new:
             return
-        if self._registry is None:
+        if self._codecs is None:
             self._registry = schema_registry(self.settings)
-        registry = self._registry
+            # Plain wire values (ints for times, strings for uuids): they go straight to JSON.
+            self._codecs = Codecs(self._registry, prefix=self.prefix, register=False, logical_types=False)
         partitions: list[TopicPartition] = []
         for name in new:
             try:
-                self._codecs[name] = _codec(registry, name, name[len(self.prefix) :])
+                _reader(self._codecs, name)
             except TwinError as exc:
                 log.warning("not reading %s yet: %s", name, exc)
                 continue
@@ -193,12 +192,11 @@ class KafkaFeed:
             log.debug("lag not available: %s", exc)
 
 
-def _codec(registry: Any, topic_name: str, catalog_name: str) -> AvroCodec:
-    """A decoder with plain wire values (ints for times, strings for uuids): they go straight to
-    JSON. The reader schema is looked up, and registered only if the subject does not exist yet."""
-    schema = load_schema(catalog_topic(catalog_name).value_schema)
-    subject = f"{topic_name}-value"
+def _reader(codecs: Codecs, name: str) -> None:
+    """Make ``name``'s decoder. The reader schema is looked up, and registered only when the subject
+    does not exist yet (nothing was ever written to it): a reader must not add schema versions."""
     try:
-        return AvroCodec(registry, subject, schema.text, register=False, logical_types=False)
+        codecs(name)
     except TwinError:
-        return AvroCodec(registry, subject, schema.text, register=True, logical_types=False)
+        codec_for(codecs.registry, by_real_name(name, codecs.prefix), logical_types=False)
+        codecs(name)

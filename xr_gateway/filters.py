@@ -14,14 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from twin.errors import TwinError
+from twin.errors import FilterError
 
 STREAMS = ("state", "alarms", "kpis", "anomalies", "plans")
 _MAX_IDS = 1000  # a filter longer than this is a mistake or an attack, not a view
-
-
-class FilterError(TwinError):
-    """A subscribe message the gateway cannot honour; the message is shown to the client."""
 
 
 @dataclass(frozen=True)

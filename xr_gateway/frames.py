@@ -12,13 +12,15 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-# Kafka topic (without prefix) -> stream name clients filter on, and the frame type they receive.
+from twin.topics import ALARMS, ANOMALIES, KPIS, SCHEDULE_PLANS, TWIN_STATE
+
+# Catalog topic -> stream name clients filter on, and the frame type they receive.
 TOPIC_STREAMS = {
-    "twin.state": "state",
-    "twin.alarms": "alarms",
-    "twin.kpis": "kpis",
-    "twin.anomalies": "anomalies",
-    "schedule.plans": "plans",
+    TWIN_STATE: "state",
+    ALARMS: "alarms",
+    KPIS: "kpis",
+    ANOMALIES: "anomalies",
+    SCHEDULE_PLANS: "plans",
 }
 FRAME_TYPES = {"state": "state", "alarms": "alarm", "kpis": "kpi", "anomalies": "anomaly", "plans": "plan"}
 

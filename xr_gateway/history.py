@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from schemas import load_schema
-from twin.errors import TwinError
+from twin.errors import CassandraUnreachableError, HistoryUnavailableError, MigrationError, one_line
 from xr_gateway.hub import CLOSED_ALARM, Hub
 
 if TYPE_CHECKING:
@@ -111,11 +111,6 @@ _KPI_TIMES = ("event_time", "window_start", "window_end")
 _KPI_COLUMNS = {"window_size_s": "window_s"}  # record field -> kpi_windows column, where they differ
 
 
-class HistoryUnavailable(TwinError):
-    """The Cassandra history cannot answer now: unreachable, timing out, or the keyspace is not
-    migrated. The message is one line, fit for an HTTP 503 body."""
-
-
 def epoch_ms(value: Any) -> int | None:
     """A timestamp column as the Avro wire form has it: epoch milliseconds (naive means UTC)."""
     if value is None:
@@ -174,16 +169,13 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
 
 
 def _reason(exc: BaseException) -> str:
-    """One short line: the exception's type and message (NoHostAvailable: its first host's error)."""
+    """One short line: the exception's type and message (NoHostAvailable: its first host's error,
+    which says more than "Unable to connect to any servers")."""
     errors = getattr(exc, "errors", None)  # NoHostAvailable(message, {host: error})
-    if isinstance(errors, dict) and errors:
-        detail = str(next(iter(errors.values())))
-    elif exc.args and isinstance(exc.args[0], str):
-        detail = exc.args[0]
-    else:
-        detail = str(exc)
-    text = " ".join(detail.split())
-    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
+    if isinstance(errors, dict):
+        detail = one_line(next(iter(errors.values()))) if errors else " ".join(str(exc.args[0]).split())
+        return f"{type(exc).__name__}: {detail}"[:300]
+    return one_line(exc, 300)
 
 
 class CassandraHistory:
@@ -199,7 +191,7 @@ class CassandraHistory:
     started in ``[now - days, now + 1 day)``. It reads at most ``max_rows`` rows per table read. Without a
     machine or scope, it fans out over ``alarms_by_state`` (alarms) or over the lines and machines
     ``machines_by_line`` knows (KPIs, for each size in ``window_sizes_s``). The methods block, because the
-    REST routes run in FastAPI's threadpool. A Cassandra failure raises :class:`HistoryUnavailable`.
+    REST routes run in FastAPI's threadpool. A Cassandra failure raises :class:`HistoryUnavailableError`.
     """
 
     def __init__(
@@ -237,25 +229,25 @@ class CassandraHistory:
         clock: Callable[[], float] = time.time,
     ) -> CassandraHistory:
         """Connect as the sinks do (``TWIN_CASSANDRA__*``). The keyspace must be migrated. Raises
-        :class:`HistoryUnavailable` when Cassandra is unreachable or the keyspace is not ready."""
-        from sinks.cassandra.connection import CassandraUnreachable, connect
-        from sinks.cassandra.schema import MigrationError, Migrator, check_keyspace_name
+        :class:`HistoryUnavailableError` when Cassandra is unreachable or the keyspace is not ready."""
+        from sinks.cassandra.connection import connect
+        from sinks.cassandra.schema import Migrator, check_keyspace_name
 
         ks = check_keyspace_name(keyspace or settings.cassandra.keyspace)
         flag = "" if ks == settings.cassandra.keyspace else f" --keyspace {ks}"
         try:
             cluster, session = connect(settings)
-        except CassandraUnreachable as exc:
-            raise HistoryUnavailable(str(exc)) from exc
+        except CassandraUnreachableError as exc:
+            raise HistoryUnavailableError(str(exc)) from exc
         try:
             migrator = Migrator(session, ks)
             if not migrator.keyspace_exists():
                 msg = f"keyspace {ks} does not exist: run `twin db migrate{flag}` and `twin sink cassandra`"
-                raise HistoryUnavailable(msg)
+                raise HistoryUnavailableError(msg)
             pending = ", ".join(m.label for m in migrator.pending())
             if pending:
                 msg = f"keyspace {ks} is not migrated ({pending} pending): run `twin db migrate{flag}`"
-                raise HistoryUnavailable(msg)
+                raise HistoryUnavailableError(msg)
             return cls(
                 session,
                 ks,
@@ -264,16 +256,16 @@ class CassandraHistory:
                 clock=clock,
                 cluster=cluster,
             )
-        except HistoryUnavailable:
+        except HistoryUnavailableError:
             cluster.shutdown()
             raise
         except MigrationError as exc:
             cluster.shutdown()
-            raise HistoryUnavailable(str(exc)) from exc
+            raise HistoryUnavailableError(str(exc)) from exc
         except _driver_errors() as exc:
             cluster.shutdown()
             msg = f"cannot read keyspace {ks} from Cassandra: {_reason(exc)}"
-            raise HistoryUnavailable(msg) from exc
+            raise HistoryUnavailableError(msg) from exc
 
     def close(self) -> None:
         if self._cluster is not None:
@@ -365,7 +357,7 @@ class CassandraHistory:
                 log.warning("history: Cassandra cannot answer: %s", _reason(exc))
             self._failing = True
             msg = f"history unavailable: Cassandra cannot answer ({_reason(exc)})"
-            raise HistoryUnavailable(msg) from exc
+            raise HistoryUnavailableError(msg) from exc
         if self._failing:
             log.info("history: Cassandra answers again")
         self._failing = False

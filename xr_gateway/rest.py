@@ -7,15 +7,15 @@ a proxy in front); everything under ``/api`` needs a viewer or operator token as
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from xr_gateway.auth import AuthError, Principal, Role
-from xr_gateway.history import HistoryUnavailable
+from twin.errors import AuthError, HistoryUnavailableError
+from xr_gateway.auth import Principal, Role, is_loopback
 from xr_gateway.service import Gateway
 
 _bearer = HTTPBearer(auto_error=False, description="a gateway JWT (viewer or operator)")
@@ -104,7 +104,7 @@ def alarms(
         return gateway.history.recent_alarms(
             machine_id=machine_id, line_id=line_id, open_only=open_only, limit=limit
         )
-    except HistoryUnavailable as exc:
+    except HistoryUnavailableError as exc:
         raise HTTPException(503, str(exc)) from exc
 
 
@@ -121,7 +121,7 @@ def kpis(
         return gateway.history.recent_kpis(
             line_id=line_id, scope_id=scope_id, window_size_s=window_size_s, limit=limit
         )
-    except HistoryUnavailable as exc:
+    except HistoryUnavailableError as exc:
         raise HTTPException(503, str(exc)) from exc
 
 
@@ -132,15 +132,31 @@ def dev_token(
     role: Role = Role.VIEWER,
     user: str = Query("dev", max_length=64),
 ) -> dict[str, Any]:
+    """Only for a client on this machine that asked for this gateway by a loopback name, from no page
+    or a page this gateway allows: a page elsewhere (DNS rebinding included) gets no token."""
     host = request.client.host if request.client else ""
-    if not _loopback(host):
+    if not is_loopback(host):
         raise HTTPException(403, "dev tokens are only handed to loopback clients")
+    server = request.scope.get("server")
+    port = int(server[1]) if server and server[1] is not None else gateway.gw.port
+    scheme = request.url.scheme
+    if not _loopback_at(f"{scheme}://{request.headers.get('host', '')}", port):
+        raise HTTPException(403, f"dev tokens are only handed out at a loopback Host with port {port}")
+    origin = request.headers.get("origin")
+    if origin is not None and not (gateway.origin_allowed(origin) or _loopback_at(origin, port)):
+        raise HTTPException(403, f"dev tokens are not handed to pages of origin {origin!r}")
     ttl = gateway.gw.dev_token_ttl_s
     return {"token": gateway.verifier.mint(user, role, ttl), "role": role.value, "expires_in": ttl}
 
 
-def _loopback(host: str) -> bool:
+def _loopback_at(url: str, port: int) -> bool:
+    """Whether ``url`` (an Origin, or scheme://Host) names a loopback host at ``port``."""
+    parts = urlsplit(url)
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
+        url_port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:  # a port that is not a number
+        return False
+    return parts.scheme in _DEFAULT_PORTS and is_loopback(parts.hostname or "") and url_port == port
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}

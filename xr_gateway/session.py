@@ -17,12 +17,12 @@ from typing import Any
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from twin.errors import TwinError
+from twin.errors import AuthError, FilterError, TwinError
 from xr_gateway import metrics
-from xr_gateway.auth import AuthError, Principal
+from xr_gateway.auth import Principal
 from xr_gateway.commands import COMMANDS
 from xr_gateway.direct import DirectWriter
-from xr_gateway.filters import STREAMS, FilterError, Subscription
+from xr_gateway.filters import STREAMS, Subscription
 from xr_gateway.hub import CLOSE_TOO_SLOW, Client
 from xr_gateway.queue import ClientQueue
 from xr_gateway.ratelimit import TokenBucket

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from processors.alarms.engine import AlarmEngine, AlarmRules
 from processors.alarms.rules import DEFAULT_RULES, Rule, RulesFile, parse_rules
-from processors.base import SnapshotError, load_snapshot
 
 __all__ = [
     "DEFAULT_RULES",
@@ -12,7 +11,5 @@ __all__ = [
     "AlarmRules",
     "Rule",
     "RulesFile",
-    "SnapshotError",
-    "load_snapshot",
     "parse_rules",
 ]

@@ -141,6 +141,11 @@ class Leaf(Node):
     def unit(self, s: Signals) -> str:
         return ""
 
+    def worse(self, old: float, new: float) -> bool:
+        """Whether ``new`` is further past the limit than ``old`` (an alarm's peak): by default, higher
+        is worse (an anomaly score, seconds in a state)."""
+        return new > old
+
     def details(self) -> dict[str, str]:
         return {}
 
@@ -212,6 +217,24 @@ class TelemetryLeaf(Leaf):
 
     def unit(self, s: Signals) -> str:
         return s.units.get(self.channel, "")
+
+    def worse(self, old: float, new: float) -> bool:
+        return self._excess(new) > self._excess(old)
+
+    def _excess(self, v: float) -> float:
+        """How far ``v`` lies past the limit in the direction the condition raises on."""
+        op = self.op
+        if op in (">", ">="):
+            return v - self.threshold
+        if op in ("<", "<="):
+            return self.threshold - v
+        if op == "!=":
+            return abs(v - self.threshold)
+        if op == "outside":
+            return max(self.low - v, v - self.high)
+        if op == "between":
+            return min(v - self.low, self.high - v)  # deepest inside the band
+        return 0.0  # "==" has no direction: the raising value stays the peak
 
     def details(self) -> dict[str, str]:
         if self.op in ("between", "outside"):

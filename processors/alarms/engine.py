@@ -1,24 +1,25 @@
 """The alarm engine: rules over telemetry, state and anomalies, with the ThingsBoard alarm lifecycle.
 
-One alarm per machine and alarm type is active at a time. Its status runs ACTIVE_UNACK → ACTIVE_ACK →
-CLEARED_ACK, or ACTIVE_UNACK → CLEARED_UNACK → CLEARED_ACK when it clears before anyone acknowledges
-it. A record goes to ``twin.alarms`` only when the status or severity changes, never for a new value
-of a still-active alarm, so a noisy signal above its threshold does not flood the topic.
+One engine per machine. One alarm per alarm type is active at a time. Its status runs ACTIVE_UNACK →
+ACTIVE_ACK → CLEARED_ACK, or ACTIVE_UNACK → CLEARED_UNACK → CLEARED_ACK when it clears before anyone
+acknowledges it. A record goes to ``twin.alarms`` only when the status or severity changes, never
+for a new value of a still-active alarm, so a noisy signal above its threshold does not flood the
+topic. An alarm keeps the value and message that raised it for its whole life; ``peak_value`` is
+the worst value while it was active and ``clear_value`` the value at which the rule cleared it.
 
->>> engine = AlarmEngine(AlarmRules.default())
->>> engine.active("cnc-1")
+>>> engine = AlarmEngine("cnc-1", AlarmRules.default())
+>>> engine.active()
 []
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from processors.alarms.conditions import CompiledRule, Signals
+from processors.alarms.conditions import CompiledRule, Leaf, Signals
 from processors.alarms.rules import (
     DEFAULT_RULES,
     FORMATTER,
@@ -27,18 +28,15 @@ from processors.alarms.rules import (
     parse_rules,
     read_rules,
 )
-from processors.base import Emit, Record, derived_id, load_snapshot
+from processors.base import Emit, Record, derived_id, dump_snapshot, load_snapshot
+from twin.topics import ALARM_COMMANDS, ALARMS, ANOMALIES, STATE, TELEMETRY
 
 SOURCE = "processor:alarms"
-OUT_TOPIC = "twin.alarms"
-TELEMETRY = "factory.telemetry"
-STATE = "factory.state"
-ANOMALIES = "twin.anomalies"
-COMMANDS = "twin.alarm-commands"
-TOPICS = (TELEMETRY, STATE, ANOMALIES, COMMANDS)
+TOPICS = (TELEMETRY, STATE, ANOMALIES, ALARM_COMMANDS)
 
-SNAPSHOT_FORMAT = "factory-twin/alarms"
-SNAPSHOT_VERSION = 1
+SNAPSHOT_FORMAT = "alarms"
+SNAPSHOT_VERSION = 2
+"""2: alarms carry ``peak_value`` and ``clear_value``; ``value`` and ``message`` are the raising ones."""
 
 MAX_CLEARED_UNACK = 200
 """Cleared alarms nobody acknowledged, kept per machine so a late ACK still finds them; oldest go first."""
@@ -91,12 +89,24 @@ class _Alarm:
     clear_time: int | None = None
     cleared_by: str | None = None
     value: float | None = None
+    """The value that raised it, kept for its whole life."""
+    peak_value: float | None = None
+    """The worst value while active: furthest past the limit in the rule's direction."""
+    clear_value: float | None = None
+    """The value at which the rule cleared it (None while active, or when an operator cleared it)."""
     message: str = ""
     details: dict[str, str] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
         return self.status in (ACTIVE_UNACK, ACTIVE_ACK)
+
+    def observe(self, leaf: Leaf, value: float | None) -> None:
+        """A newer value of the signal while active: it may be the new peak."""
+        if value is None:
+            return
+        if self.peak_value is None or leaf.worse(self.peak_value, value):
+            self.peak_value = value
 
     def record(self, event_id: str, event_time: int) -> Record:
         r = asdict(self)
@@ -127,7 +137,7 @@ def _cause_id(trig: _Trigger) -> str:
 
 
 class _Machine:
-    __slots__ = ("alarms", "clock", "resolved_for", "rules", "signals")
+    __slots__ = ("alarms", "clock", "ending", "resolved_for", "rules", "signals")
 
     def __init__(self, machine_id: str) -> None:
         self.signals = Signals(machine_id)
@@ -137,31 +147,36 @@ class _Machine:
         """Active and cleared-unacknowledged alarms by id, oldest first."""
         self.clock: int | None = None
         self.resolved_for: tuple[str | None, str | None] | None = None
+        self.ending: dict[str, float] = {}
+        """Per alarm type, its value as the old state ended, while a state report is applied (a
+        cleared MachineDown's clear value: how long the machine was down). Not part of a snapshot."""
 
 
 class AlarmEngine:
-    """Raises, escalates and clears alarms from rules; applies ACK/CLEAR commands. Pure, event-time.
+    """Raises, escalates and clears the alarms of one machine from rules; applies ACK/CLEAR commands.
+    Pure, event-time.
 
     Counters in ``stats``: events, emitted, ignored commands by reason (``command_unknown_alarm``,
     ``command_no_change``), and so on.
     """
 
-    def __init__(self, rules: AlarmRules) -> None:
+    def __init__(self, machine_id: str, rules: AlarmRules) -> None:
+        self.machine_id = machine_id
         self._rules = rules
-        self._machines: dict[str, _Machine] = {}
+        self._m = _Machine(machine_id)
         self.stats: Counter[str] = Counter()
 
     # -- public interface ---------------------------------------------------------------------------
 
     def process_one(self, topic: str, record: Record) -> list[Emit]:
-        """Apply one record; return the alarm records to publish on ``twin.alarms`` (key machine_id)."""
-        if topic == COMMANDS:
+        """Apply one record; return the alarm records to publish on ``twin.alarms`` (key machine_id).
+        Topics other than telemetry, state, anomalies and alarm commands give nothing."""
+        if topic == ALARM_COMMANDS:
             return self._command(record)
         if topic not in TOPICS:
-            msg = f"AlarmEngine does not consume {topic!r} (only {', '.join(TOPICS)})"
-            raise ValueError(msg)
+            return []
         self.stats["events"] += 1
-        m = self._machine(record["machine_id"])
+        m = self._m
         s = m.signals
         t = int(record["event_time"])
         out = self._run_deadlines(m, t)
@@ -192,36 +207,28 @@ class AlarmEngine:
         # A late event is judged at the machine's clock: its values are the newest we have.
         at = t if m.clock is None else max(t, m.clock)
         out += self._evaluate(m, _Trigger(at, event))
+        m.ending.clear()
         return out
 
-    def advance(self, machine_id: str, now_ms: int) -> list[Emit]:
-        """Fire what is due by event time ``now_ms`` without new input: duration rules, escalation,
-        clears after their minimum duration. Each fires at its exact due time, so how often the
-        pipeline ticks does not change ids or timestamps."""
-        m = self._machines.get(machine_id)
-        return [] if m is None else self._run_deadlines(m, now_ms)
+    def advance(self, event_time_ms: int) -> list[Emit]:
+        """Fire what is due by event time ``event_time_ms`` without new input: duration rules,
+        escalation, clears after their minimum duration. Each fires at its exact due time, so how
+        often the pipeline ticks does not change ids or timestamps."""
+        return self._run_deadlines(self._m, event_time_ms)
 
-    def active(self, machine_id: str) -> list[Record]:
+    def active(self) -> list[Record]:
         """The machine's alarms not yet cleared, as alarm records (oldest first)."""
-        m = self._machines.get(machine_id)
-        if m is None:
-            return []
         return [
             a.record(derived_id("alarm-event", a.alarm_id, a.status, a.severity, "current"), a.start_time)
-            for a in m.alarms.values()
+            for a in self._m.alarms.values()
             if a.active
         ]
 
-    def machines(self) -> list[str]:
-        return sorted(self._machines)
-
-    def snapshot(self, machine_id: str) -> bytes:
-        """The machine's engine state as JSON bytes (with a format version), for a changelog/table."""
-        m = self._machines.get(machine_id) or _Machine(machine_id)
-        doc = {
-            "format": SNAPSHOT_FORMAT,
-            "version": SNAPSHOT_VERSION,
-            "machine_id": machine_id,
+    def snapshot(self) -> bytes:
+        """The engine's state as a versioned JSON document (see docs/processing.md)."""
+        m = self._m
+        body = {
+            "machine_id": self.machine_id,
             "clock": m.clock,
             "signals": m.signals.to_json(),
             "rules": {
@@ -235,12 +242,16 @@ class AlarmEngine:
             },
             "alarms": [asdict(a) for a in m.alarms.values()],
         }
-        return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+        return dump_snapshot(SNAPSHOT_FORMAT, SNAPSHOT_VERSION, body)
 
-    def restore(self, machine_id: str, data: bytes) -> None:
-        """Replace the machine's state with a snapshot. Rules are matched by id: state of a rule that
-        is gone is dropped, its still-active alarm stays (an operator can still ack or clear it)."""
-        doc = load_snapshot(data, SNAPSHOT_FORMAT, SNAPSHOT_VERSION)
+    def restore(self, data: bytes) -> None:
+        """Replace the state with a snapshot (version 1 is upgraded). Rules are matched by id: state
+        of a rule that is gone is dropped, its still-active alarm stays (an operator can still ack or
+        clear it)."""
+        doc = load_snapshot(
+            data, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, {1: _upgrade_v1}, old_names=("factory-twin/alarms",)
+        )
+        machine_id = self.machine_id
         m = _Machine(machine_id)
         m.clock = doc["clock"]
         m.signals = Signals.from_json(machine_id, doc["signals"])
@@ -260,15 +271,9 @@ class AlarmEngine:
                 rs.clear_since = saved["clear_since"]
             alarm = m.alarms.get(saved["alarm_id"]) if saved["alarm_id"] else None
             rs.alarm = alarm if alarm is not None and alarm.active else None
-        self._machines[machine_id] = m
+        self._m = m
 
     # -- evaluation ---------------------------------------------------------------------------------
-
-    def _machine(self, machine_id: str) -> _Machine:
-        m = self._machines.get(machine_id)
-        if m is None:
-            m = self._machines[machine_id] = _Machine(machine_id)
-        return m
 
     def _resolve(self, m: _Machine) -> None:
         """Pick, per alarm type, the first rule selecting this machine (more specific rules go first)."""
@@ -292,12 +297,13 @@ class AlarmEngine:
 
     @staticmethod
     def _refresh_values(m: _Machine, t: int) -> None:
-        for rs in m.rules.values():
+        for alarm_type, rs in m.rules.items():
             primary = rs.rule.primary
             if rs.alarm is not None and primary is not None:
                 value = primary.value(m.signals, t)
                 if value is not None:
-                    rs.alarm.value = value
+                    rs.alarm.observe(primary, value)
+                    m.ending[alarm_type] = value
 
     def _run_deadlines(self, m: _Machine, until: int) -> list[Emit]:
         out: list[Emit] = []
@@ -328,8 +334,9 @@ class AlarmEngine:
                 self._raise(m, rs, trig, out)
             return
         primary = rule.primary
-        if primary is not None and (value := primary.value(s, t)) is not None:
-            alarm.value = value
+        value = None if primary is None else primary.value(s, t)
+        if primary is not None:
+            alarm.observe(primary, value)
         # Hysteresis: only a clear condition that holds (and the raise condition not) for
         # clear_after_s clears; a value hovering between the two thresholds keeps the alarm as it is.
         if cleared is True and raised is not True:
@@ -340,6 +347,7 @@ class AlarmEngine:
                 alarm.end_time = rs.clear_since
                 alarm.clear_time = t
                 alarm.cleared_by = "rule"
+                alarm.clear_value = value if value is not None else m.ending.get(rule.spec.alarm_type)
                 alarm.status = CLEARED_ACK if alarm.status == ACTIVE_ACK else CLEARED_UNACK
                 rs.alarm = None
                 rs.clear_since = None
@@ -384,6 +392,7 @@ class AlarmEngine:
         primary = rule.primary
         details = dict(primary.details()) if primary is not None else {}
         details.update(spec.details)
+        value = None if primary is None else primary.value(s, t)
         alarm = _Alarm(
             alarm_id=derived_id("alarm", s.machine_id, spec.alarm_type, t),
             line_id=s.line_id or "",
@@ -394,7 +403,8 @@ class AlarmEngine:
             status=ACTIVE_UNACK,
             start_time=t,
             correlation_id=event[1] or event[0],
-            value=None if primary is None else primary.value(s, t),
+            value=value,
+            peak_value=value,
             details=details,
         )
         self._escalate(s, rs, alarm, t)
@@ -415,10 +425,18 @@ class AlarmEngine:
             self.stats["cleared_unack_evicted"] += 1
 
     def _emit(self, m: _Machine, alarm: _Alarm, trig: _Trigger, cause_id: str) -> Emit:
+        if not alarm.message:
+            self._compose_message(m, alarm)
+        event_id = derived_id("alarm-event", alarm.alarm_id, alarm.status, alarm.severity, cause_id)
+        self.stats["emitted"] += 1
+        return Emit(ALARMS, alarm.machine_id, alarm.record(event_id, trig.time))
+
+    def _compose_message(self, m: _Machine, alarm: _Alarm) -> None:
+        """The alarm's message, written once as it is raised (from the raising value)."""
         s = m.signals
-        primary = self._rules.by_id.get(alarm.rule_id)
-        unit = primary.primary.unit(s) if primary is not None and primary.primary is not None else ""
-        spec = primary.spec if primary is not None else None
+        rule = self._rules.by_id.get(alarm.rule_id)
+        unit = rule.primary.unit(s) if rule is not None and rule.primary is not None else ""
+        spec = rule.spec if rule is not None else None
         if spec is not None and spec.message:
             fields = {
                 "machine_id": alarm.machine_id,
@@ -431,11 +449,8 @@ class AlarmEngine:
                 "unit": unit,
             }
             alarm.message = FORMATTER.vformat(spec.message, (), fields)
-        elif not alarm.message:
+        else:
             alarm.message = f"{alarm.alarm_type} on {alarm.machine_id}"
-        event_id = derived_id("alarm-event", alarm.alarm_id, alarm.status, alarm.severity, cause_id)
-        self.stats["emitted"] += 1
-        return Emit(OUT_TOPIC, alarm.machine_id, alarm.record(event_id, trig.time))
 
     # -- commands -----------------------------------------------------------------------------------
 
@@ -443,9 +458,9 @@ class AlarmEngine:
         """ACK or CLEAR one alarm. Commands do not move the machine's event-time clock: they come from
         an operator's clock, not the machine's."""
         self.stats["commands"] += 1
-        m = self._machines.get(record["machine_id"])
-        alarm = m.alarms.get(str(record["alarm_id"])) if m is not None else None
-        if m is None or alarm is None:
+        m = self._m
+        alarm = m.alarms.get(str(record["alarm_id"]))
+        if alarm is None:
             # Unknown, or closed long ago (CLEARED_ACK alarms are forgotten): nothing to do.
             self.stats["command_unknown_alarm"] += 1
             return []
@@ -483,3 +498,17 @@ class AlarmEngine:
         self.stats[f"command_{command.lower()}"] += 1
         self._retire(m, alarm)
         return [self._emit(m, alarm, _Trigger(t, None), str(record["event_id"]))]
+
+
+def _upgrade_v1(doc: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 kept one ``value`` per alarm, overwritten while active and at the clear: it becomes
+    the peak as far as known, and for an alarm the rule cleared, its clear value too. The raising
+    value is lost; ``value`` keeps the last one."""
+    for alarm in doc["alarms"]:
+        value = alarm.get("value")
+        cleared_by_rule = (
+            alarm.get("status") in (CLEARED_UNACK, CLEARED_ACK) and alarm.get("cleared_by") == "rule"
+        )
+        alarm.setdefault("peak_value", value)
+        alarm.setdefault("clear_value", value if cleared_by_rule else None)
+    return doc

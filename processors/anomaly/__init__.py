@@ -1,23 +1,39 @@
-"""Online anomaly detection per machine: a multivariate operating-state detector plus per-signal
+"""Online anomaly detection for one machine: a multivariate operating-state detector plus per-signal
 detectors for rising levels, stuck and dropped sensors. See docs/anomaly-detection.md."""
 
 from __future__ import annotations
 
 from processors.anomaly.config import AnomalyConfig
-from processors.anomaly.context import Context
-from processors.anomaly.machine import DETECTORS, FORMAT_VERSION, MachineModel
-from processors.anomaly.processor import TOPIC, AnomalyProcessor
+from processors.anomaly.context import Context, Visit
+from processors.anomaly.dropped import DroppedSensor
+from processors.anomaly.episode import Episode
+from processors.anomaly.finding import DETECTORS, MODEL_VERSION, Finding
+from processors.anomaly.level import Envelope, LevelRise
+from processors.anomaly.processor import SNAPSHOT_FORMAT, SNAPSHOT_VERSION, AnomalyProcessor
+from processors.anomaly.quantile import Quantile
 from processors.anomaly.regime import RegimeDetector
+from processors.anomaly.settling import Drift, Relaxation
 from processors.anomaly.signal import Signal
+from processors.anomaly.stuck import StuckSensor
 
 __all__ = [
     "DETECTORS",
-    "FORMAT_VERSION",
-    "TOPIC",
+    "MODEL_VERSION",
+    "SNAPSHOT_FORMAT",
+    "SNAPSHOT_VERSION",
     "AnomalyConfig",
     "AnomalyProcessor",
     "Context",
-    "MachineModel",
+    "Drift",
+    "DroppedSensor",
+    "Envelope",
+    "Episode",
+    "Finding",
+    "LevelRise",
+    "Quantile",
     "RegimeDetector",
+    "Relaxation",
     "Signal",
+    "StuckSensor",
+    "Visit",
 ]

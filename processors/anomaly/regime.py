@@ -10,21 +10,28 @@ Why not HalfSpaceTrees: its mass profile only covers the last window (a few hund
 a machine that stops once a shift is "new" at every stop, and the threshold has to be set so loose
 that slow changes pass. Prototypes remember every operating state until memory runs out.
 
->>> d = RegimeDetector(radius=2.0, max_prototypes=16)
+Its threshold is calibrated per operating state: ``regime_margin`` times the ``quantile`` of the
+scores seen while that state calibrated (and at least ``prototype_radius``).
+
+>>> d = RegimeDetector(radius=2.0, max_prototypes=16, quantile=0.99, margin=1.5)
 >>> for v in (10.0, 10.1, 9.9, 10.0):
 ...     d.learn_one([v], [0.1])
->>> round(d.score_one([10.05], [0.1])[0], 1), round(d.score_one([12.0], [0.1])[0], 1)
-(0.5, 20.0)
+>>> round(d.score_one([10.05], [0.1])[0], 1), round(d.score_one([12.0], [0.1])[0], 1), d.threshold()
+(0.5, 20.0, 3.0)
+>>> e = RegimeDetector.from_dict(d.to_dict(), radius=2.0, max_prototypes=16, quantile=0.99, margin=1.5)
+>>> e.size, e.score_one([12.0], [0.1])[0] == d.score_one([12.0], [0.1])[0]
+(1, True)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
+from processors.anomaly.quantile import Quantile
+from processors.anomaly.serial import FloatArray, array, from_array, integer
 
 _Z_CAP = 1e4
 """Caps one signal's distance so a signal that was constant until now (noise scale ~0) cannot
@@ -38,17 +45,33 @@ class RegimeDetector:
     """Nearest-prototype novelty over the signals of one machine (river-style ``learn_one`` /
     ``score_one`` on sequences of floats in a fixed signal order; ``add_signal`` widens it)."""
 
-    def __init__(self, radius: float, max_prototypes: int) -> None:
+    def __init__(self, radius: float, max_prototypes: int, quantile: float, margin: float) -> None:
         self.radius = radius
         self.max_prototypes = max_prototypes
+        self.margin = margin
         self.centres: FloatArray = np.zeros((0, 0))
         self.counts: FloatArray = np.zeros(0)
         self.used: FloatArray = np.zeros(0)  # learn count when each prototype was last refined
         self.learned = 0
+        self.calibration = Quantile(quantile)  # of the scores of normal readings in calibration
 
     @property
     def size(self) -> int:
         return int(self.centres.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.centres.shape[1])
+
+    def threshold(self) -> float:
+        """Scores above this are abnormal: the calibrated score quantile (at least the prototype
+        radius) times the margin."""
+        q = self.calibration.get()
+        return max(self.radius, q if q is not None else 0.0) * self.margin
+
+    def calibrate_one(self, score: float) -> None:
+        """One score of a normal reading while the operating state calibrates (finite scores only)."""
+        self.calibration.update(score)
 
     def add_signal(self, first_value: float) -> None:
         """A signal joined the machine: every known state is assumed to have had its first value."""
@@ -119,3 +142,30 @@ class RegimeDetector:
         self.centres = np.vstack([self.centres, row])
         self.counts = np.append(self.counts, 1.0)
         self.used = np.append(self.used, float(self.learned))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "width": self.width,
+            "centres": array(self.centres),
+            "counts": array(self.counts),
+            "used": array(self.used),
+            "learned": self.learned,
+            "calibration": self.calibration.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(
+        cls, d: dict[str, Any], *, radius: float, max_prototypes: int, quantile: float, margin: float
+    ) -> RegimeDetector:
+        out = cls(radius, max_prototypes, quantile, margin)
+        width = integer(d["width"])
+        rows = len(d["centres"])
+        if rows > max_prototypes:
+            msg = f"{rows} prototypes is more than max_prototypes {max_prototypes}"
+            raise ValueError(msg)
+        out.centres = from_array(d["centres"], (rows, width))
+        out.counts = from_array(d["counts"], (rows,))
+        out.used = from_array(d["used"], (rows,))
+        out.learned = integer(d["learned"])
+        out.calibration = Quantile.from_dict(d["calibration"])
+        return out

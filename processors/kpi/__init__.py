@@ -7,18 +7,13 @@ from __future__ import annotations
 
 from processors.kpi.config import KpiConfig, TimeKind
 from processors.kpi.line import LineKpis, line_figures
-from processors.kpi.machine import PRODUCTION_TOPIC, STATE_TOPIC, MachineKpis
-from processors.kpi.record import FORMAT_VERSION, KPI_TOPIC, SOURCE, Figures, KpiError, window_id
+from processors.kpi.machine import MachineKpis
+from processors.kpi.record import SOURCE, Figures, window_id
 
 __all__ = [
-    "FORMAT_VERSION",
-    "KPI_TOPIC",
-    "PRODUCTION_TOPIC",
     "SOURCE",
-    "STATE_TOPIC",
     "Figures",
     "KpiConfig",
-    "KpiError",
     "LineKpis",
     "MachineKpis",
     "TimeKind",

@@ -8,12 +8,18 @@ the line is its constraint. See docs/kpis.md.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from processors.base import Emit, Record
+from processors.base import Emit, Record, dump_snapshot
 from processors.kpi.config import KpiConfig
-from processors.kpi.record import FORMAT_VERSION, Figures, KpiError, get_int, get_str, kpi_emit
+from processors.kpi.record import Figures, get_int, get_str, kpi_emit, load_kpi_snapshot
+from twin.errors import KpiError, SnapshotError
+from twin.topics import KPIS
+
+SNAPSHOT_FORMAT = "line-kpis"
+SNAPSHOT_VERSION = 1
 
 _Key = tuple[int, int]
 """(window size ms, window start ms)."""
@@ -36,39 +42,35 @@ class _Line:
 
 
 class LineKpis:
-    """Per-line OEE and KPI windows from MACHINE-scope ``kpi_window`` records.
+    """One line's OEE and KPI windows from its machines' MACHINE-scope ``kpi_window`` records.
 
-    A line window is emitted as soon as every expected machine reported it (the layout's machines;
-    without a layout, those of the line's previous window of that size), else when the line's
-    watermark passes its end + allowed lateness.
+    A line window is emitted as soon as every expected machine reported it (``stations``, the
+    line's layout; without one, the machines of the line's previous window of that size), else when
+    the line's watermark passes its end + allowed lateness.
     """
 
-    def __init__(self, config: KpiConfig | None = None, lines: dict[str, list[str]] | None = None) -> None:
+    def __init__(
+        self, line_id: str, config: KpiConfig | None = None, stations: Sequence[str] | None = None
+    ) -> None:
+        self.line_id = line_id
         self.config = config or KpiConfig()
         self._lateness = self.config.lateness_ms
-        self._layout = {line_id: list(machines) for line_id, machines in (lines or {}).items()}
-        self._lines: dict[str, _Line] = {}
+        self._stations = list(stations) if stations else None
+        self._line = _Line(line_id)
         self._global_watermark: int | None = None
 
-    @property
-    def line_ids(self) -> list[str]:
-        return sorted(self._lines)
-
-    def process_one(self, record: Record) -> list[Emit]:
-        """Take one MACHINE-scope window; return the LINE-scope windows that became final."""
-        if record.get("scope") != "MACHINE":
-            msg = f"KPI line input: scope is {record.get('scope')!r}, expected 'MACHINE'"
-            raise KpiError(msg)
-        line_id = get_str(record, "line_id")
+    def process_one(self, topic: str, record: Record) -> list[Emit]:
+        """Take one MACHINE-scope window; return the LINE-scope windows that became final. Other
+        topics and LINE-scope windows give nothing."""
+        if topic != KPIS or record.get("scope") != "MACHINE":
+            return []
         machine_id = get_str(record, "scope_id")
         size = get_int(record, "window_size_s") * 1000
         start = get_int(record, "window_start")
         if size <= 0:
             msg = f"KPI line input: window_size_s is {size // 1000}, expected > 0"
             raise KpiError(msg)
-        line = self._lines.get(line_id)
-        if line is None:
-            line = self._lines[line_id] = _Line(line_id)
+        line = self._line
         key = (size, start)
         wm = self._watermark(line)
         out: list[Emit] = []
@@ -87,27 +89,25 @@ class LineKpis:
         out.extend(self._close(line))
         return out
 
-    def advance(self, watermark_ms: int) -> list[Emit]:
-        """Close every line window whose end + allowed lateness <= ``watermark_ms``."""
-        if self._global_watermark is None or watermark_ms > self._global_watermark:
-            self._global_watermark = watermark_ms
-        out: list[Emit] = []
-        for line in self._lines.values():
-            out.extend(self._close(line))
+    def advance(self, event_time_ms: int) -> list[Emit]:
+        """Close every line window whose end + allowed lateness <= ``event_time_ms`` (a watermark)."""
+        if self._global_watermark is None or event_time_ms > self._global_watermark:
+            self._global_watermark = event_time_ms
+        out = self._close(self._line)
         return sorted(out, key=lambda e: (e.record["window_end"], e.record["window_size_s"], e.key))
 
     def _watermark(self, line: _Line) -> int | None:
         # A line merges its machines' streams: like any merged stream, it has progressed as far as
         # its slowest input (the minimum), so a machine whose windows come later is not cut off.
         # A machine that falls silent would hold the line back: ``advance`` moves past it.
-        expected = self._layout.get(line.line_id) or list(line.progress)
+        expected = self._stations or list(line.progress)
         known = [line.progress[m] for m in expected if m in line.progress]
         own = min(known) if known and len(known) == len(expected) else None
         marks = [t for t in (own, line.floor, self._global_watermark) if t is not None]
         return max(marks) if marks else None
 
     def _complete(self, line: _Line, key: _Key, window: dict[str, Record]) -> bool:
-        expected = self._layout.get(line.line_id) or line.members.get(key[0])
+        expected = self._stations or line.members.get(key[0])
         return bool(expected) and all(m in window for m in expected or ())
 
     def _close(self, line: _Line) -> list[Emit]:
@@ -125,20 +125,15 @@ class LineKpis:
         late = line.late.get(size, 0) + sum(int(r.get("late_events") or 0) for r in window.values())
         line.late[size] = 0
         line.members[size] = sorted(window)
-        figures = line_figures(window, self._layout.get(line.line_id), late)
+        figures = line_figures(window, self._stations, late)
         return kpi_emit("LINE", line.line_id, line.line_id, size, start, figures)
 
     # -- snapshot -----------------------------------------------------------------------------------
 
-    def snapshot(self, line_id: str) -> bytes:
-        """The line's state as JSON bytes (with a format version)."""
-        line = self._lines.get(line_id)
-        if line is None:
-            msg = f"KPI snapshot: unknown line {line_id!r}"
-            raise KpiError(msg)
-        data = {
-            "format": FORMAT_VERSION,
-            "kind": "line-kpis",
+    def snapshot(self) -> bytes:
+        """The line's windows as a versioned JSON document (see docs/processing.md)."""
+        line = self._line
+        body: dict[str, Any] = {
             "line_id": line.line_id,
             "watermark": self._watermark(line),
             "progress": line.progress,
@@ -147,17 +142,14 @@ class LineKpis:
             "late": {str(size): n for size, n in line.late.items()},
             "members": {str(size): ms for size, ms in line.members.items()},
         }
-        return json.dumps(data, separators=(",", ":")).encode()
+        return dump_snapshot(SNAPSHOT_FORMAT, SNAPSHOT_VERSION, body)
 
-    def restore(self, line_id: str, data: bytes) -> None:
-        """Replace the line's state with a ``snapshot``; later outputs match the original's."""
+    def restore(self, data: bytes) -> None:
+        """Replace the state with a ``snapshot``; later outputs match the original's."""
+        d = load_kpi_snapshot(data, SNAPSHOT_FORMAT, SNAPSHOT_VERSION)
         try:
-            d = json.loads(data)
-            if d.get("format") != FORMAT_VERSION or d.get("kind") != "line-kpis":
-                msg = f"KPI restore: unsupported snapshot format {d.get('kind')!r} v{d.get('format')!r}"
-                raise KpiError(msg)
             line = _Line(
-                line_id,
+                self.line_id,
                 progress={str(k): int(v) for k, v in d["progress"].items()},
                 floor=d["watermark"],
                 windows={(int(s), int(t)): dict(w) for s, t, w in d["windows"]},
@@ -166,11 +158,10 @@ class LineKpis:
                 members={int(k): [str(m) for m in v] for k, v in d["members"].items()},
             )
         except (ValueError, KeyError, TypeError) as exc:
-            if isinstance(exc, KpiError):
-                raise
-            msg = f"KPI restore: unreadable snapshot for {line_id!r}: {exc}"
-            raise KpiError(msg) from exc
-        self._lines[line_id] = line
+            msg = f"{SNAPSHOT_FORMAT} snapshot of {self.line_id!r} is damaged: {type(exc).__name__}: {exc}"
+            raise SnapshotError(msg) from None
+        self._line = line
+        self._global_watermark = None
 
 
 def line_figures(window: dict[str, Record], order: list[str] | None, late: int) -> Figures:

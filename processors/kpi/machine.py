@@ -4,9 +4,9 @@ Each machine keeps the raw events of its still-open windows, sorted by event tim
 was in before them; a window's figures are computed from that set when the window closes. So events
 that arrive out of order within the allowed lateness give exactly the figures of in-order arrival.
 
->>> kpis = MachineKpis(KpiConfig(window_sizes_s=(60,), allowed_lateness_s=0))
+>>> kpis = MachineKpis("m1", KpiConfig(window_sizes_s=(60,), allowed_lateness_s=0))
 >>> head = {"line_id": "line-1", "machine_id": "m1", "source": "sim", "correlation_id": "x"}
->>> _ = kpis.process_one("factory.state", {**head, "event_id": "a", "event_time": 0,
+>>> _ = kpis.process_one(STATE, {**head, "event_id": "a", "event_time": 0,
 ...     "previous": None, "state": "RUNNING", "reason": "start"})
 >>> [e.record["availability"] for e in kpis.advance(60_000)]
 [1.0]
@@ -14,25 +14,19 @@ that arrive out of order within the allowed lateness give exactly the figures of
 
 from __future__ import annotations
 
-import json
 import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
+from typing import Any
 
-from processors.base import Emit, Record
+from processors.base import Emit, Record, dump_snapshot
 from processors.kpi.config import KpiConfig, TimeKind
-from processors.kpi.record import (
-    FORMAT_VERSION,
-    Figures,
-    KpiError,
-    get_float,
-    get_int,
-    get_str,
-    kpi_emit,
-)
+from processors.kpi.record import Figures, get_float, get_int, get_str, kpi_emit, load_kpi_snapshot
+from twin.errors import KpiError, SnapshotError
+from twin.topics import PRODUCTION, STATE
 
-PRODUCTION_TOPIC = "factory.production"
-STATE_TOPIC = "factory.state"
+SNAPSHOT_FORMAT = "machine-kpis"
+SNAPSHOT_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,39 +86,35 @@ class _Machine:
 
 
 class MachineKpis:
-    """Per-machine OEE and KPI windows; see docs/kpis.md for every definition.
+    """One machine's OEE and KPI windows; see docs/kpis.md for every definition.
 
-    ``process_one`` takes plain records of ``factory.production`` and ``factory.state`` for any
-    machine and returns that machine's windows that closed; ``advance`` closes every machine's
-    windows up to a partition-wide watermark, so a silent machine still reports.
+    ``process_one`` takes plain records of ``factory.production`` and ``factory.state`` and returns
+    the windows that closed; ``advance`` closes windows up to a partition-wide watermark, so a silent
+    machine still reports.
     """
 
-    def __init__(self, config: KpiConfig | None = None) -> None:
+    def __init__(self, machine_id: str, config: KpiConfig | None = None) -> None:
+        self.machine_id = machine_id
         self.config = config or KpiConfig()
         self._sizes = self.config.sizes_ms
         self._lateness = self.config.lateness_ms
-        self._machines: dict[str, _Machine] = {}
+        self._m = _Machine(machine_id, "")
         self._global_watermark: int | None = None
         # A plant has a handful of (state, reason) pairs: classify each once.
         self._classes: dict[tuple[str | None, str], tuple[TimeKind, bool]] = {}
 
-    @property
-    def machine_ids(self) -> list[str]:
-        return sorted(self._machines)
-
     # -- input --------------------------------------------------------------------------------------
 
     def process_one(self, topic: str, record: Record) -> list[Emit]:
-        """Take one production or state record; return this machine's windows that closed."""
-        if topic not in (PRODUCTION_TOPIC, STATE_TOPIC):
-            msg = f"KPI input: topic {topic!r} is neither {PRODUCTION_TOPIC} nor {STATE_TOPIC}"
-            raise KpiError(msg)
-        machine_id = get_str(record, "machine_id")
+        """Take one production or state record; return the windows that closed. Other topics give
+        nothing; a record missing a field the figures need is a ``KpiError``."""
+        if topic not in (STATE, PRODUCTION):
+            return []
         line_id = get_str(record, "line_id")
         time = get_int(record, "event_time")
         event_id = get_str(record, "event_id")
         event: _Change | _Part
-        if topic == STATE_TOPIC:
+        if topic == STATE:
             previous = record.get("previous")
             event = _Change(
                 time,
@@ -145,23 +135,18 @@ class MachineKpis:
                 get_float(record, "ideal_cycle_time_s"),
                 event_id,
             )
-        m = self._machines.get(machine_id)
-        if m is None:
-            m = self._machines[machine_id] = _Machine(machine_id, line_id)
-        elif event_id in m.ids:
+        m = self._m
+        if event_id in m.ids:
             return []  # a redelivery (at-least-once) of an event already counted
         m.line_id = line_id
         self._accept(m, event)
         return self._close(m)
 
-    def advance(self, watermark_ms: int) -> list[Emit]:
-        """Close the windows of every machine whose end + allowed lateness <= ``watermark_ms``."""
-        if self._global_watermark is None or watermark_ms > self._global_watermark:
-            self._global_watermark = watermark_ms
-        out: list[Emit] = []
-        for m in self._machines.values():
-            out.extend(self._close(m))
-        return sorted(out, key=_emit_order)
+    def advance(self, event_time_ms: int) -> list[Emit]:
+        """Close the windows whose end + allowed lateness <= ``event_time_ms`` (a watermark)."""
+        if self._global_watermark is None or event_time_ms > self._global_watermark:
+            self._global_watermark = event_time_ms
+        return sorted(self._close(self._m), key=_emit_order)
 
     # -- state --------------------------------------------------------------------------------------
 
@@ -343,16 +328,11 @@ class MachineKpis:
 
     # -- snapshot -----------------------------------------------------------------------------------
 
-    def snapshot(self, machine_id: str) -> bytes:
-        """The machine's state as JSON bytes (with a format version), for a changelog or a store."""
-        m = self._machines.get(machine_id)
-        if m is None:
-            msg = f"KPI snapshot: unknown machine {machine_id!r}"
-            raise KpiError(msg)
+    def snapshot(self) -> bytes:
+        """The machine's windows as a versioned JSON document (see docs/processing.md)."""
+        m = self._m
         c = m.carry
-        data = {
-            "format": FORMAT_VERSION,
-            "kind": "machine-kpis",
+        body: dict[str, Any] = {
             "machine_id": m.machine_id,
             "line_id": m.line_id,
             "watermark": self._watermark(m),
@@ -362,16 +342,13 @@ class MachineKpis:
             "changes": [[x.time, x.state, x.reason, x.previous, x.event_id] for x in m.changes],
             "parts": [[p.time, p.good, p.cycle_time_s, p.ideal_cycle_time_s, p.event_id] for p in m.parts],
         }
-        return json.dumps(data, separators=(",", ":")).encode()
+        return dump_snapshot(SNAPSHOT_FORMAT, SNAPSHOT_VERSION, body)
 
-    def restore(self, machine_id: str, data: bytes) -> None:
-        """Replace the machine's state with a ``snapshot``; later outputs match the original's."""
+    def restore(self, data: bytes) -> None:
+        """Replace the state with a ``snapshot``; later outputs match the original's."""
+        d = load_kpi_snapshot(data, SNAPSHOT_FORMAT, SNAPSHOT_VERSION)
         try:
-            d = json.loads(data)
-            if d.get("format") != FORMAT_VERSION or d.get("kind") != "machine-kpis":
-                msg = f"KPI restore: unsupported snapshot format {d.get('kind')!r} v{d.get('format')!r}"
-                raise KpiError(msg)
-            m = _Machine(machine_id, str(d["line_id"]), watermark=d["watermark"])
+            m = _Machine(self.machine_id, str(d["line_id"]), watermark=d["watermark"])
             cursors = {int(k): int(v) for k, v in d["cursors"].items()}
             late = {int(k): int(v) for k, v in d["late"].items()}
             m.carry = _Carry(*d["carry"])
@@ -380,10 +357,8 @@ class MachineKpis:
             m.parts = [_Part(*p) for p in d["parts"]]
             m.part_keys = [(p.time, p.event_id) for p in m.parts]
         except (ValueError, KeyError, TypeError) as exc:
-            if isinstance(exc, KpiError):
-                raise
-            msg = f"KPI restore: unreadable snapshot for {machine_id!r}: {exc}"
-            raise KpiError(msg) from exc
+            msg = f"{SNAPSHOT_FORMAT} snapshot of {self.machine_id!r} is damaged: {type(exc).__name__}: {exc}"
+            raise SnapshotError(msg) from None
         m.ids = {x.event_id for x in m.changes} | {p.event_id for p in m.parts}
         if cursors:
             # A window size configured since the snapshot starts at the first window still open.
@@ -391,7 +366,8 @@ class MachineKpis:
             for size in self._sizes:
                 m.cursors[size] = cursors.get(size, self._first_open(size, m.watermark, horizon))
                 m.late[size] = late.get(size, 0)
-        self._machines[machine_id] = m
+        self._m = m
+        self._global_watermark = None
 
 
 def _chain(group: list[_Change]) -> list[_Change]:

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from processors.base import Emit, Record, derived_id
-from twin.errors import TwinError
+from processors.base import Emit, Record, derived_id, load_snapshot, parse_snapshot
+from twin.errors import KpiError
+from twin.topics import KPIS
 
-KPI_TOPIC = "twin.kpis"
 SOURCE = "processor:kpi"
-FORMAT_VERSION = 1
-"""Version of the snapshot JSON of both KPI processors; bump it when its layout changes."""
-
-
-class KpiError(TwinError, ValueError):
-    """A record or snapshot the KPI processors cannot use (the pipeline dead-letters it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +76,7 @@ def kpi_emit(scope: str, scope_id: str, line_id: str, size_ms: int, start_ms: in
         "mttr_s": f.mttr_s,
         "late_events": f.late_events,
     }
-    return Emit(KPI_TOPIC, line_id, record)
+    return Emit(KPIS, line_id, record)
 
 
 def get_str(record: Record, name: str) -> str:
@@ -112,3 +107,13 @@ def get_opt_float(record: Record, name: str) -> float | None:
 
 def _bad(name: str, value: object, expected: str) -> str:
     return f"KPI input: field {name!r} is {value!r}, expected {expected}"
+
+
+def load_kpi_snapshot(data: bytes, fmt: str, version: int) -> dict[str, Any]:
+    """A KPI snapshot's document. Before the versioned names, both KPI processors wrote
+    ``{"format": 1, "kind": "machine-kpis"}`` (or ``"line-kpis"``) with the same fields: version 1."""
+    doc = parse_snapshot(data, fmt)
+    if doc.get("format") == 1 and doc.get("kind") == fmt:
+        doc = {**doc, "format": fmt, "version": 1}
+        del doc["kind"]
+    return load_snapshot(doc, fmt, version)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from sinks.cassandra.schema import Migration, MigrationError, MigrationReport, Migrator, load_migrations
+from sinks.cassandra.schema import Migration, MigrationReport, Migrator, load_migrations
 from sinks.cassandra.sink import CassandraSink
 
 __all__ = [
     "CassandraSink",
     "Migration",
-    "MigrationError",
     "MigrationReport",
     "Migrator",
     "load_migrations",

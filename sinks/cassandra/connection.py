@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sinks.base import SinkError
 from twin.clients import cassandra_cluster
+from twin.errors import CassandraUnreachableError, one_line
 from twin.settings import Settings
 
 if TYPE_CHECKING:
     from cassandra.cluster import Cluster, Session
-
-
-class CassandraUnreachable(SinkError):
-    """No Cassandra node answered."""
 
 
 def open_cluster(settings: Settings, **overrides: Any) -> Cluster:
@@ -22,7 +18,7 @@ def open_cluster(settings: Settings, **overrides: Any) -> Cluster:
 
 
 def connect(settings: Settings, **overrides: Any) -> tuple[Cluster, Session]:
-    """A connected cluster and session; :class:`CassandraUnreachable` names where it looked."""
+    """A connected cluster and session; :class:`CassandraUnreachableError` names where it looked."""
     from cassandra import OperationTimedOut
     from cassandra.cluster import NoHostAvailable
 
@@ -34,12 +30,15 @@ def connect(settings: Settings, **overrides: Any) -> tuple[Cluster, Session]:
         cfg = settings.cassandra
         where = ",".join(f"{h}:{cfg.port}" for h in cfg.contact_points)
         msg = f"Cassandra at {where} is not reachable ({_reason(exc)}); is it running (`twin infra status`)?"
-        raise CassandraUnreachable(msg) from exc
+        raise CassandraUnreachableError(msg) from exc
 
 
 def _reason(exc: BaseException) -> str:
+    # NoHostAvailable's own text lists every host's error as a dict repr; the first host's error
+    # says the same more plainly.
     errors = getattr(exc, "errors", None)
     if isinstance(errors, dict) and errors:
         first = next(iter(errors.values()))
-        return " ".join(str(first).split())[:200]
-    return " ".join(str(exc).split())[:200] or type(exc).__name__
+        if isinstance(first, BaseException):
+            return one_line(first, 200)
+    return one_line(exc, 200)

@@ -30,7 +30,8 @@ _END_OF_TIME_MS = MAX_EVENT_TIME_MS + 1  # an open-ended range ends after the la
 _EVENT_TABLES = ("telemetry", "parts", "machine_states", "anomalies")
 _ALARM_FIELDS = (
     "alarm_id, machine_id, line_id, alarm_type, rule_id, severity, status, start_time, end_time, ack_time, "
-    "acked_by, clear_time, cleared_by, value, message, details, event_id, event_time, source, correlation_id"
+    "acked_by, clear_time, cleared_by, value, peak_value, clear_value, message, details, event_id, "
+    "event_time, source, correlation_id"
 )
 
 
@@ -54,6 +55,11 @@ def _plain(value: Any) -> Any:
 
 def _row(row: Any) -> Row:
     return {k: _plain(v) for k, v in row._asdict().items()}
+
+
+def _days_newest_first(since_ms: int, until_ms: int) -> range:
+    """The day buckets (``day_of``) that ``[since_ms, until_ms)`` touches, the newest first."""
+    return range(day_of(max(until_ms - 1, 0)), day_of(since_ms) - 1, -1)
 
 
 def _newest_first(sources: Iterable[Iterator[Row]], key: str, limit: int) -> Iterator[Row]:
@@ -106,7 +112,7 @@ class History:
         )
 
         def one(machine: str) -> Iterator[Row]:
-            for day in range(day_of(max(until_ms - 1, 0)), day_of(since_ms) - 1, -1):
+            for day in _days_newest_first(since_ms, until_ms):
                 yield from self._run(cql, (machine, day, since_ms, until_ms, limit))
 
         return _newest_first((one(m) for m in machines), "event_time", limit)
@@ -134,12 +140,23 @@ class History:
         )
 
         def one(scope_id: str) -> Iterator[Row]:
-            for day in range(day_of(max(until_ms - 1, 0)), day_of(since_ms) - 1, -1):
+            for day in _days_newest_first(since_ms, until_ms):
                 yield from self._run(cql, (scope, scope_id, window_s, day, since_ms, until_ms, limit))
 
         return _newest_first((one(s) for s in scope_ids), "window_start", limit)
 
     # -- alarms ----------------------------------------------------------------------------------
+    def _alarms(self, table: str, key: tuple[str, str], since_ms: int, until_ms: int | None) -> Iterator[Row]:
+        """The alarms of one partition of ``table`` (``key``: column, value) that started in
+        ``[since_ms, until_ms)``, newest first."""
+        column, value = key
+        cql = (
+            f"SELECT {_ALARM_FIELDS} FROM {{ks}}.{table} WHERE {column} = ? "  # noqa: S608 - constants only
+            "AND start_time >= ? AND start_time < ?"
+        )
+        until = until_ms if until_ms is not None else _END_OF_TIME_MS
+        return self._run(cql, (value, since_ms, until))
+
     def alarms_of_machines(
         self,
         machines: Sequence[str],
@@ -150,15 +167,11 @@ class History:
         limit: int,
     ) -> Iterator[Row]:
         """The latest state of each alarm of ``machines`` that started in the range, newest first."""
-        cql = (
-            f"SELECT {_ALARM_FIELDS} FROM {{ks}}.alarms_by_machine WHERE machine_id = ? "  # noqa: S608
-            "AND start_time >= ? AND start_time < ?"
-        )
         wanted = set(statuses)
-        until = until_ms if until_ms is not None else _END_OF_TIME_MS
 
         def one(machine: str) -> Iterator[Row]:
-            return (r for r in self._run(cql, (machine, since_ms, until)) if r["status"] in wanted)
+            rows = self._alarms("alarms_by_machine", ("machine_id", machine), since_ms, until_ms)
+            return (r for r in rows if r["status"] in wanted)
 
         return _newest_first((one(m) for m in machines), "start_time", limit)
 
@@ -172,14 +185,9 @@ class History:
         limit: int,
     ) -> Iterator[Row]:
         """Alarms now in ``statuses`` (one partition read each), optionally of one line, newest first."""
-        cql = (
-            f"SELECT {_ALARM_FIELDS} FROM {{ks}}.alarms_by_state WHERE status = ? "  # noqa: S608
-            "AND start_time >= ? AND start_time < ?"
-        )
-        until = until_ms if until_ms is not None else _END_OF_TIME_MS
 
         def one(status: str) -> Iterator[Row]:
-            rows = self._run(cql, (status, since_ms, until))
+            rows = self._alarms("alarms_by_state", ("status", status), since_ms, until_ms)
             return (r for r in rows if line_id is None or r["line_id"] == line_id)
 
         return _newest_first((one(s) for s in statuses), "start_time", limit)

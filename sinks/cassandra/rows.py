@@ -20,6 +20,18 @@ from typing import Any
 
 from cassandra.query import UNSET_VALUE
 
+from twin.errors import MappingError
+from twin.topics import (
+    ALARMS,
+    ANOMALIES,
+    KPIS,
+    PRODUCTION,
+    SCHEDULE_PLANS,
+    SCHEDULE_REQUESTS,
+    STATE,
+    TELEMETRY,
+)
+
 Params = tuple[Any, ...]
 Write = tuple[str, Params]
 
@@ -38,14 +50,15 @@ _OTHER_STATUSES = {s: [o for o in ALARM_STATUSES if o != s] for s in ALARM_STATU
 
 _ALARM_COLUMNS = (
     "line_id, alarm_type, rule_id, severity, end_time, ack_time, acked_by, clear_time, cleared_by, "
-    "value, message, details, event_id, event_time, source, correlation_id"
+    "value, peak_value, clear_value, message, details, event_id, event_time, source, correlation_id"
 )
 
-# name -> CQL (``{ks}`` is the keyspace). Bind markers in column order, USING TIMESTAMP last.
+# name -> CQL (``{ks}`` is the keyspace). Bind markers in column order, USING TIMESTAMP last. The four
+# machine-event tables list their columns in one layout (see ``_machine_event``).
 STATEMENTS: dict[str, str] = {
     "telemetry": (
-        "INSERT INTO {ks}.telemetry (machine_id, day, event_time, event_id, line_id, machine_type, source, "
-        "correlation_id, channel_values, channel_units) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "INSERT INTO {ks}.telemetry (machine_id, day, event_time, event_id, line_id, machine_type, "
+        "channel_values, channel_units, source, correlation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "USING TIMESTAMP ?"
     ),
     "machine_by_line": (
@@ -78,11 +91,11 @@ STATEMENTS: dict[str, str] = {
         "INSERT INTO {ks}.alarms_by_machine (machine_id, start_time, alarm_id, status, "
         + _ALARM_COLUMNS
         + ") "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
     ),
     "alarm_by_state": (
         "INSERT INTO {ks}.alarms_by_state (status, start_time, alarm_id, machine_id, " + _ALARM_COLUMNS + ") "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
     ),
     # Takes the alarm out of every other status partition, as of this event: an older event's row
     # there is shadowed, a newer one's survives, so arrival order does not matter.
@@ -92,8 +105,8 @@ STATEMENTS: dict[str, str] = {
     ),
     "alarm_event": (
         "INSERT INTO {ks}.alarm_events (alarm_id, event_time, event_id, machine_id, line_id, alarm_type, "
-        "severity, status, value, message, acked_by, cleared_by, source, correlation_id) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+        "severity, status, value, peak_value, clear_value, message, acked_by, cleared_by, source, "
+        "correlation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
     ),
     "schedule_plan": (
         "INSERT INTO {ks}.schedule_plans (line_id, event_time, plan_id, request_id, solver, status, "
@@ -106,10 +119,6 @@ STATEMENTS: dict[str, str] = {
         "USING TIMESTAMP ?"
     ),
 }
-
-
-class MappingError(ValueError):
-    """An event value no table can hold (an impossible time, an id that is not a uuid)."""
 
 
 def event_ms(value: Any, field: str = "event_time") -> int:
@@ -141,6 +150,22 @@ def _opt_ms(value: Any, field: str) -> int | None:
     return None if value is None else event_ms(value, field)
 
 
+def _machine_event(v: Mapping[str, Any], ms: int, *columns: Any) -> Params:
+    """The row of a machine-event history table: its key (machine, day, event time, event id), the
+    line, the table's own ``columns``, then source, correlation id and the write timestamp."""
+    return (
+        v["machine_id"],
+        _DATE_OFFSET + ms // DAY_MS,
+        ms,
+        as_uuid(v["event_id"], "event_id"),
+        v["line_id"],
+        *columns,
+        v["source"],
+        v["correlation_id"],
+        ms * 1000,
+    )
+
+
 def telemetry(v: Mapping[str, Any]) -> list[Write]:
     ms = event_ms(v["event_time"])
     values: dict[str, float] = {}
@@ -150,80 +175,32 @@ def telemetry(v: Mapping[str, Any]) -> list[Write]:
         units[name] = ch["unit"]
         if ch["value"] is not None:
             values[name] = ch["value"]
-    row = (
-        v["machine_id"],
-        _DATE_OFFSET + ms // DAY_MS,
-        ms,
-        as_uuid(v["event_id"], "event_id"),
-        v["line_id"],
-        v["machine_type"],
-        v["source"],
-        v["correlation_id"],
-        values,
-        units,
-        ms * 1000,
-    )
-    return [("telemetry", row)]
+    return [("telemetry", _machine_event(v, ms, v["machine_type"], values, units))]
 
 
 def part(v: Mapping[str, Any]) -> list[Write]:
     ms = event_ms(v["event_time"])
-    row = (
-        v["machine_id"],
-        day_of(ms),
-        ms,
-        as_uuid(v["event_id"], "event_id"),
-        v["line_id"],
-        v["part_id"],
-        v["cycle_time_s"],
-        v["ideal_cycle_time_s"],
-        v["good"],
-        _unset(v["scrap_reason"]),
-        v["source"],
-        v["correlation_id"],
-        ms * 1000,
-    )
-    return [("part", row)]
+    columns = (v["part_id"], v["cycle_time_s"], v["ideal_cycle_time_s"], v["good"], _unset(v["scrap_reason"]))
+    return [("part", _machine_event(v, ms, *columns))]
 
 
 def machine_state(v: Mapping[str, Any]) -> list[Write]:
     ms = event_ms(v["event_time"])
-    row = (
-        v["machine_id"],
-        day_of(ms),
-        ms,
-        as_uuid(v["event_id"], "event_id"),
-        v["line_id"],
-        _unset(v["previous"]),
-        v["state"],
-        v["reason"],
-        v["source"],
-        v["correlation_id"],
-        ms * 1000,
-    )
-    return [("machine_state", row)]
+    return [("machine_state", _machine_event(v, ms, _unset(v["previous"]), v["state"], v["reason"]))]
 
 
 def anomaly(v: Mapping[str, Any]) -> list[Write]:
     ms = event_ms(v["event_time"])
     contributing = [(c["name"], c["value"], c["unit"], c["score"]) for c in v["contributing"]]
-    row = (
-        v["machine_id"],
-        day_of(ms),
-        ms,
-        as_uuid(v["event_id"], "event_id"),
-        v["line_id"],
+    columns = (
         v["score"],
         v["threshold"],
         v["detector"],
         v["model_version"],
         contributing,
         as_uuid(v["observed_event_id"], "observed_event_id"),
-        v["source"],
-        v["correlation_id"],
-        ms * 1000,
     )
-    return [("anomaly", row)]
+    return [("anomaly", _machine_event(v, ms, *columns))]
 
 
 def kpi_window(v: Mapping[str, Any]) -> list[Write]:
@@ -284,6 +261,8 @@ def alarm(v: Mapping[str, Any]) -> list[Write]:
         _opt_ms(v["clear_time"], "clear_time"),
         v["cleared_by"],
         v["value"],
+        v["peak_value"],
+        v["clear_value"],
         v["message"],
         v["details"],
         event_id,
@@ -302,6 +281,8 @@ def alarm(v: Mapping[str, Any]) -> list[Write]:
         v["severity"],
         status,
         _unset(v["value"]),
+        _unset(v["peak_value"]),
+        _unset(v["clear_value"]),
         v["message"],
         _unset(v["acked_by"]),
         _unset(v["cleared_by"]),
@@ -373,18 +354,18 @@ def schedule_request(v: Mapping[str, Any]) -> list[Write]:
 
 # Catalog topic -> mapper. The sink stores exactly these topics.
 MAPPERS: dict[str, Callable[[Mapping[str, Any]], list[Write]]] = {
-    "factory.telemetry": telemetry,
-    "factory.production": part,
-    "factory.state": machine_state,
-    "twin.anomalies": anomaly,
-    "twin.alarms": alarm,
-    "twin.kpis": kpi_window,
-    "schedule.requests": schedule_request,
-    "schedule.plans": schedule_plan,
+    TELEMETRY: telemetry,
+    PRODUCTION: part,
+    STATE: machine_state,
+    ANOMALIES: anomaly,
+    ALARMS: alarm,
+    KPIS: kpi_window,
+    SCHEDULE_REQUESTS: schedule_request,
+    SCHEDULE_PLANS: schedule_plan,
 }
 
 # Topics whose events name a machine of a line: they keep machines_by_line current.
-MACHINE_TOPICS = frozenset({"factory.telemetry", "factory.production", "factory.state"})
+MACHINE_TOPICS = frozenset({TELEMETRY, PRODUCTION, STATE})
 
 
 def machine_of_line(v: Mapping[str, Any]) -> tuple[str, str, str, int]:

@@ -17,8 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sinks.base import SinkError
-from twin.errors import ConfigError
+from twin.errors import ConfigError, MigrationError
 
 if TYPE_CHECKING:
     from cassandra.cluster import Session
@@ -45,10 +44,6 @@ TABLES = (
 
 _LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version int PRIMARY KEY, name text, checksum text, applied_at timestamp)"""
-
-
-class MigrationError(SinkError):
-    """The keyspace's schema history and the migrations shipped with this version disagree."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,8 @@
 FlushResult(written=1, retries=0, rejected=[])
 
 One ``flush`` is one pass over the buffered records: it never sleeps. Timeouts, unavailable replicas
-and lost connections keep the affected records and raise :class:`Backpressure` (the runner waits and
-calls again; the driver reconnects in the meantime). A value Cassandra refuses, or one no column can
+and lost connections keep the affected records and raise ``BackpressureError`` (the runner waits
+and calls again; the driver reconnects in the meantime). A value Cassandra refuses, or one no column can
 hold, comes back in :attr:`FlushResult.rejected` with the reason while the rest is written.
 """
 
@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter
 
-from sinks.base import Backpressure, FlushResult, Rejected, SinkError, SinkRecord
-from sinks.cassandra.connection import CassandraUnreachable, connect
-from sinks.cassandra.errors import RETRYABLE, Failure, classify, one_line
+from sinks.base import FlushResult, Rejected, SinkRecord
+from sinks.cassandra.connection import connect
+from sinks.cassandra.failures import RETRYABLE, Failure, classify
 from sinks.cassandra.rows import MACHINE_TOPICS, MAPPERS, STATEMENTS, day_of, machine_of_line
-from sinks.cassandra.schema import MigrationError, Migrator, check_keyspace_name
+from sinks.cassandra.schema import Migrator, check_keyspace_name
+from twin.errors import BackpressureError, CassandraUnreachableError, MigrationError, SinkError, one_line
 from twin.settings import Settings
 from twin.topics import CATALOG
 
@@ -102,7 +103,7 @@ class CassandraSink:
         self._session: Session | None = None
         self._prepared: dict[str, PreparedStatement] = {}
         self._pending: list[SinkRecord] = []
-        # Outcomes of passes that ended in Backpressure, reported with the flush that succeeds.
+        # Outcomes of passes that ended in BackpressureError, reported with the flush that succeeds.
         self._rejected: list[Rejected] = []
         self._written_before = 0
         self._retries = 0
@@ -116,8 +117,8 @@ class CassandraSink:
         retry_s = self.settings.sinks.retry_initial_s
         try:
             cluster, session = connect(self.settings)
-        except CassandraUnreachable as exc:
-            raise Backpressure(str(exc), retry_s) from exc
+        except CassandraUnreachableError as exc:
+            raise BackpressureError(str(exc), retry_s) from exc
         try:
             self._check_schema(session)
             for key, cql in STATEMENTS.items():
@@ -130,7 +131,7 @@ class CassandraSink:
         except Exception as exc:
             cluster.shutdown()
             if classify(exc) in RETRYABLE:
-                raise Backpressure(f"Cassandra failed during setup: {one_line(exc)}", retry_s) from exc
+                raise BackpressureError(f"Cassandra failed during setup: {one_line(exc)}", retry_s) from exc
             msg = f"cannot prepare the sink's statements in keyspace {self.keyspace}: {one_line(exc)}"
             raise SinkError(msg) from exc
         self._cluster, self._session = cluster, session
@@ -153,12 +154,12 @@ class CassandraSink:
             self.setup()
         if self._pending and self._all_hosts_down():
             # Skip a pass that can only fail; the driver keeps reconnecting in the background.
-            raise Backpressure("no Cassandra node is up", self.settings.sinks.retry_initial_s)
+            raise BackpressureError("no Cassandra node is up", self.settings.sinks.retry_initial_s)
         written, retry, reason = self._write_pass()
         if retry:
             self._written_before += written
             self._retries += 1
-            raise Backpressure(reason, self.settings.sinks.retry_initial_s)
+            raise BackpressureError(reason, self.settings.sinks.retry_initial_s)
         result = FlushResult(self._written_before + written, self._retries, self._rejected)
         self._rejected, self._written_before, self._retries = [], 0, 0
         return result

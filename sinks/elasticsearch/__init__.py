@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sinks.elasticsearch.mappings import CURRENT_ALARMS, KINDS, templates
 from sinks.elasticsearch.retention import apply_retention
-from sinks.elasticsearch.search import SEARCHABLE, SearchError, search
+from sinks.elasticsearch.search import SEARCHABLE, search
 from sinks.elasticsearch.sink import ElasticsearchSink
 
 __all__ = [
@@ -15,7 +15,6 @@ __all__ = [
     "KINDS",
     "SEARCHABLE",
     "ElasticsearchSink",
-    "SearchError",
     "apply_retention",
     "search",
     "templates",

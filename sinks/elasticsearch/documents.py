@@ -13,6 +13,8 @@ from functools import lru_cache
 from typing import Any
 
 from sinks.elasticsearch.mappings import DAY_FORMAT
+from twin.errors import DocumentError
+from twin.topics import ALARMS, ANOMALIES, SCHEDULE_PLANS, SCHEDULE_REQUESTS, STATE
 
 DAY_MS = 86_400_000
 Doc = dict[str, Any]
@@ -36,16 +38,14 @@ ALARM_FIELDS = (
     "clear_time",
     "cleared_by",
     "value",
+    "peak_value",
+    "clear_value",
     "message",
     "details",
 )
 # Alarm lifecycle order: every valid path (raise -> ack -> clear -> ack) only moves up this rank, so
 # event_time * 4 + rank orders two lifecycle events of one alarm even within the same millisecond.
 STATUS_RANK = {"ACTIVE_UNACK": 0, "ACTIVE_ACK": 1, "CLEARED_UNACK": 2, "CLEARED_ACK": 3}
-
-
-class DocumentError(ValueError):
-    """The record cannot become a document (no event id, an event time that is not a time)."""
 
 
 @lru_cache(maxsize=4096)
@@ -92,11 +92,7 @@ def anomaly_doc(v: dict[str, Any]) -> Doc:
     names = [c["name"] for c in contributing]
     score, threshold = v.get("score"), v.get("threshold")
     return {
-        "event_id": v.get("event_id"),
-        "event_time": v.get("event_time"),
-        "source": v.get("source"),
-        "correlation_id": v.get("correlation_id"),
-        "line_id": v.get("line_id"),
+        **_envelope(v),
         "machine_id": v.get("machine_id"),
         "score": score,
         "threshold": threshold,
@@ -179,10 +175,10 @@ def _num(x: Any) -> str:
 
 # catalog topic -> (kind, builder)
 BUILDERS: dict[str, tuple[str, Callable[[dict[str, Any]], Doc]]] = {
-    "twin.alarms": ("alarms", alarm_doc),
-    "twin.anomalies": ("anomalies", anomaly_doc),
-    "factory.state": ("events", state_doc),
-    "schedule.requests": ("events", schedule_request_doc),
-    "schedule.plans": ("events", schedule_plan_doc),
+    ALARMS: ("alarms", alarm_doc),
+    ANOMALIES: ("anomalies", anomaly_doc),
+    STATE: ("events", state_doc),
+    SCHEDULE_REQUESTS: ("events", schedule_request_doc),
+    SCHEDULE_PLANS: ("events", schedule_plan_doc),
 }
 TOPICS: tuple[str, ...] = tuple(BUILDERS)

@@ -20,7 +20,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sinks.base import SinkError
+from twin.errors import SinkError
 
 KINDS: tuple[str, ...] = ("alarms", "anomalies", "events")
 CURRENT_ALARMS = "current-alarms"
@@ -59,7 +59,9 @@ ALARM_PROPERTIES: dict[str, Any] = {
     "acked_by": _KEYWORD,
     "clear_time": _DATE,
     "cleared_by": _KEYWORD,
-    "value": _DOUBLE,
+    "value": _DOUBLE,  # the value that raised the alarm
+    "peak_value": _DOUBLE,  # the worst value while it was active
+    "clear_value": _DOUBLE,  # the value it cleared at
     # Free-form rule key/values: flattened keeps one mapping field however many keys rules invent.
     "details": {"type": "flattened"},
 }

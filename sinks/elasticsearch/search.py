@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sinks.elasticsearch.mappings import CURRENT_ALARMS, KINDS, check_prefix, current_alarms_index
-from twin.errors import TwinError
+from twin.errors import SearchError, one_line
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -23,10 +23,6 @@ MAX_LIMIT = 10_000  # index.max_result_window
 ACTIVE = ("ACTIVE_UNACK", "ACTIVE_ACK")
 # Text first: a word in a message or reason outranks the same word in an id.
 FIELDS = ("message^3", "reason^2", "*")
-
-
-class SearchError(TwinError):
-    """Elasticsearch could not answer a search (unreachable, refused)."""
 
 
 def search(
@@ -68,7 +64,7 @@ def search(
             track_total_hits=False,
         )
     except TransportError as exc:
-        msg = f"Elasticsearch unreachable: {' '.join(str(exc).split())}"
+        msg = f"Elasticsearch unreachable: {one_line(exc)}"
         raise SearchError(msg) from exc
     except ApiError as exc:
         msg = f"Elasticsearch refused the search: {exc.meta.status} {exc.message}"

@@ -1,7 +1,7 @@
 """``ElasticsearchSink``: alarms, anomalies and line events into daily indices, idempotently.
 
 >>> sink = ElasticsearchSink(Settings())               # doctest: +SKIP
->>> sink.setup()                                       # templates + retention
+>>> sink.setup()            # templates, then retention  # doctest: +SKIP
 >>> sink.add(record); result = sink.flush()            # doctest: +SKIP
 
 Every document's ``_id`` is its ``event_id`` (``index`` op), so a redelivered record replaces
@@ -19,16 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from sinks.base import Backpressure, FlushResult, Rejected, SinkError, SinkRecord
-from sinks.elasticsearch.bulk import Outcome, classify
-from sinks.elasticsearch.documents import (
-    BUILDERS,
-    TOPICS,
-    DocumentError,
-    alarm_version,
-    event_day,
-    event_id,
-)
+from sinks.base import FlushResult, Rejected, SinkRecord
+from sinks.elasticsearch.bulk import Outcome, classify, error_reason
+from sinks.elasticsearch.documents import BUILDERS, TOPICS, alarm_version, event_day, event_id
 from sinks.elasticsearch.mappings import (
     CURRENT_ALARMS,
     KINDS,
@@ -39,6 +32,7 @@ from sinks.elasticsearch.mappings import (
     templates,
 )
 from sinks.elasticsearch.retention import RETENTION_EVERY_S, apply_retention
+from twin.errors import BackpressureError, DocumentError, SinkError, one_line
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -85,7 +79,7 @@ class ElasticsearchSink:
         self._current = current_alarms_index(self.prefix)
         self._index_of = {kind: f"{self.prefix}-{kind}-" for kind in KINDS}
         self._buffer: list[_Entry] = []
-        # Results of a flush that ended in Backpressure after writing part of the batch: reported
+        # Results of a flush that ended in BackpressureError after writing part of the batch: reported
         # by the flush that finally succeeds, so the runner counts and dead-letters them once.
         self._carry_written = 0
         self._carry_rejected: list[Rejected] = []
@@ -102,10 +96,10 @@ class ElasticsearchSink:
                 self._client.indices.put_index_template(name=name, **body)
             self._extend_mappings()
         except TransportError as exc:
-            raise Backpressure(f"Elasticsearch unreachable: {_one_line(exc)}", 0.0) from exc
+            raise BackpressureError(f"Elasticsearch unreachable: {one_line(exc)}", 0.0) from exc
         except ApiError as exc:
             if exc.meta.status == 429 or exc.meta.status >= 500:
-                raise Backpressure(f"Elasticsearch busy: {_api_reason(exc)}", _retry_after(exc)) from exc
+                raise BackpressureError(f"Elasticsearch busy: {_api_reason(exc)}", _retry_after(exc)) from exc
             msg = f"cannot install Elasticsearch templates for prefix {self.prefix!r}: {_api_reason(exc)}"
             raise SinkError(msg) from exc
         self._run_retention(force=True)
@@ -138,7 +132,7 @@ class ElasticsearchSink:
     def flush(self) -> FlushResult:
         """One bulk pass over the buffer, in chunks; every item is read.
 
-        Raises Backpressure (keeping what was not written) when Elasticsearch is unreachable or
+        Raises BackpressureError (keeping what was not written) when Elasticsearch is unreachable or
         answers 429/5xx, for the whole request or for any item.
         """
         self._run_retention(force=False)
@@ -150,7 +144,7 @@ class ElasticsearchSink:
         for i, chunk in enumerate(chunks):
             try:
                 keep.extend(self._write(chunk))
-            except Backpressure as exc:
+            except BackpressureError as exc:
                 keep.extend(e for e in chunk if not e.error)  # local rejects are already reported
                 keep.extend(e for later in chunks[i + 1 :] for e in later)
                 hint, problem = exc.retry_after_s, exc.reason
@@ -159,7 +153,7 @@ class ElasticsearchSink:
             self._buffer = keep + self._buffer
             self._retries += 1
             reason = problem or f"{len(keep)} documents refused for now (429/5xx)"
-            raise Backpressure(reason, hint)
+            raise BackpressureError(reason, hint)
         result = FlushResult(self._carry_written, self._retries, self._carry_rejected)
         self._carry_written, self._carry_rejected, self._retries = 0, [], 0
         return result
@@ -215,7 +209,7 @@ class ElasticsearchSink:
         return chunks
 
     def _write(self, chunk: list[_Entry]) -> list[_Entry]:
-        """Send one chunk; returns the entries to retry. Raises Backpressure for the whole chunk."""
+        """Send one chunk; returns the entries to retry. Raises BackpressureError for the whole chunk."""
         from elasticsearch import ApiError, TransportError
 
         sendable = [e for e in chunk if not e.error]
@@ -234,16 +228,16 @@ class ElasticsearchSink:
                 include_source_on_error=False,
             )
         except TransportError as exc:
-            raise Backpressure(f"Elasticsearch unreachable: {_one_line(exc)}", 0.0) from exc
+            raise BackpressureError(f"Elasticsearch unreachable: {one_line(exc)}", 0.0) from exc
         except ApiError as exc:
             status = exc.meta.status
             if status == 429 or status >= 500:
-                raise Backpressure(f"Elasticsearch busy: {_api_reason(exc)}", _retry_after(exc)) from exc
+                raise BackpressureError(f"Elasticsearch busy: {_api_reason(exc)}", _retry_after(exc)) from exc
             if status == 413:
                 msg = "bulk request too large for Elasticsearch: lower TWIN_SINKS__BATCH_MAX"
                 raise SinkError(msg) from exc
             if status in (401, 403):
-                raise Backpressure(f"Elasticsearch refused the sink: {_api_reason(exc)}", 0.0) from exc
+                raise BackpressureError(f"Elasticsearch refused the sink: {_api_reason(exc)}", 0.0) from exc
             msg = f"Elasticsearch refused a bulk request: {_api_reason(exc)}"
             raise SinkError(msg) from exc
         body = response.body
@@ -255,7 +249,7 @@ class ElasticsearchSink:
     def _classify(self, sent: list[_Entry], items: list[dict[str, Any]]) -> list[_Entry]:
         if len(items) != sum(len(e.ops) // 2 for e in sent):
             # Never guess which document an item belongs to: resend all (writes are idempotent).
-            raise Backpressure(f"bulk response has {len(items)} items for {len(sent)} records", 0.0)
+            raise BackpressureError(f"bulk response has {len(items)} items for {len(sent)} records", 0.0)
         retry: list[_Entry] = []
         at = 0
         for e in sent:
@@ -282,7 +276,7 @@ class ElasticsearchSink:
         try:
             deleted = apply_retention(self._client, self.prefix, self.retention_days)
         except Exception as exc:  # retention is housekeeping: it never stops the writes
-            log.warning("elasticsearch sink: retention failed, will retry in an hour: %s", _one_line(exc))
+            log.warning("elasticsearch sink: retention failed, will retry in an hour: %s", one_line(exc))
             return
         if deleted:
             log.info("elasticsearch sink: retention deleted %s", ", ".join(deleted))
@@ -311,11 +305,9 @@ def _client(settings: Settings) -> Elasticsearch:
 
 
 def _api_reason(exc: Any) -> str:
-    from sinks.elasticsearch.bulk import error_reason
-
     body = getattr(exc, "body", None)
     error = body.get("error") if isinstance(body, dict) else None
-    return error_reason(error, exc.meta.status) if error else f"status {exc.meta.status}: {_one_line(exc)}"
+    return error_reason(error, exc.meta.status) if error else f"status {exc.meta.status}: {one_line(exc)}"
 
 
 def _retry_after(exc: Any) -> float:
@@ -324,7 +316,3 @@ def _retry_after(exc: Any) -> float:
         return max(0.0, float(value)) if value is not None else 0.0
     except ValueError:
         return 0.0
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

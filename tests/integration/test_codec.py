@@ -15,12 +15,13 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from localstack import Infra
 from schemas import load_schema, schema_names
 from tests.avro_strategies import normalise, records
 from twin.clients import kafka_consumer, kafka_producer, schema_registry
-from twin.codec import AvroCodec, DecodeError
+from twin.codec import AvroCodec
 from twin.dlq import ERROR_REASON, SOURCE_OFFSET, SOURCE_TOPIC, DeadLetterQueue, headers_dict
-from twin.infra import Infra
+from twin.errors import DecodeError
 from twin.settings import Settings
 
 

@@ -13,10 +13,10 @@ from confluent_kafka.schema_registry import Schema
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro.schema import to_parsing_canonical_form
 
+from localstack import Infra
 from pipelines.topics import broker_topics, delete_topics, ensure_internal_topic, ensure_topics
 from schemas import load_schema
 from twin.clients import kafka_admin, schema_registry
-from twin.infra import Infra
 from twin.settings import Settings
 from twin.topics import topic
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from twin.infra.servers import SERVER_TYPES
+from localstack.servers import SERVER_TYPES
 from twin.settings import InfraSettings
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
@@ -22,10 +22,20 @@ def services() -> dict[str, dict[str, object]]:
     return dict(data["services"])
 
 
-def host_ports(service: dict[str, object]) -> set[int]:
+def published(service: dict[str, object]) -> list[tuple[str, int, int]]:
+    """(host address, host port, container port) of each ``ports`` entry; no address means all."""
     ports = service.get("ports", [])
     assert isinstance(ports, list)
-    return {int(str(p).split(":")[0]) for p in ports}
+    out = []
+    for entry in ports:
+        parts = str(entry).split(":")
+        address = parts[0] if len(parts) == 3 else "0.0.0.0"
+        out.append((address, int(parts[-2]), int(parts[-1])))
+    return out
+
+
+def host_ports(service: dict[str, object]) -> set[int]:
+    return {host_port for _, host_port, _ in published(service)}
 
 
 def test_same_servers(services: dict[str, dict[str, object]]) -> None:
@@ -44,6 +54,13 @@ def test_client_ports_match_local_defaults(services: dict[str, dict[str, object]
 def test_image_version_matches_local_server(services: dict[str, dict[str, object]], name: str) -> None:
     image = str(services[name]["image"])
     assert image.rsplit(":", 1)[1] == SERVER_TYPES[name].version
+
+
+@pytest.mark.parametrize("name", sorted(SERVER_TYPES))
+def test_servers_are_published_on_loopback_only(services: dict[str, dict[str, object]], name: str) -> None:
+    """The stack has no auth: like `twin infra`, it must not be reachable from the network."""
+    addresses = {address for address, _, _ in published(services[name])}
+    assert addresses == {"127.0.0.1"}
 
 
 def test_kafka_advertises_the_host_port(services: dict[str, dict[str, object]]) -> None:

@@ -69,7 +69,7 @@ class Namespace:
         env["TWIN_PROCESSORS__SESSION_TIMEOUT_S"] = "6"
         with (self.logs / f"{tag}-{len(self.workers)}.log").open("wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "twin", "process", "--app-id", self.app_id, "--metrics-port", "0",
+                [sys.executable, "-m", "cli", "process", "--app-id", self.app_id, "--metrics-port", "0",
                  "--no-create-topics", "--log-level", "WARNING", "--factory", str(DEFAULT_LAYOUT)],
                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip

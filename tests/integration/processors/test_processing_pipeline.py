@@ -10,6 +10,7 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
+from localstack import Infra
 from processors.base import derived_id
 from producers.records import Outgoing
 from tests.integration.processors.pipeline_helpers import (
@@ -19,7 +20,6 @@ from tests.integration.processors.pipeline_helpers import (
     read_raw,
     windows_recomputed,
 )
-from twin.infra import Infra
 from twin.settings import Settings
 
 LINE = ["cnc-1", "press-1", "weld-1", "paint-1", "qc-1"]

@@ -59,7 +59,7 @@ def twin(
     *args: str, env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "twin", *args],
+        [sys.executable, "-m", "cli", *args],
         env=env or dict(os.environ),
         capture_output=True,
         text=True,

@@ -7,8 +7,8 @@ import os
 import uuid
 from pathlib import Path
 
+from localstack import Infra
 from tests.integration.producers.helpers import consume_all, twin
-from twin.infra import Infra
 from twin.settings import Settings
 
 

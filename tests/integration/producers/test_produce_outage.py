@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from localstack import Infra
 from tests.integration.producers.helpers import consume_all, twin
-from twin.infra import Infra
 from twin.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -43,7 +43,7 @@ def test_broker_killed_for_10s_mid_run_loses_nothing(stack: Infra, tmp_path: Pat
         assert twin("infra", "up", "--only", "kafka", env=env).returncode == 0
         acked_file = tmp_path / "acked.txt"
         producer = subprocess.Popen(
-            [sys.executable, "-m", "twin", "produce", "--rate", "2000", "--duration", "25",
+            [sys.executable, "-m", "cli", "produce", "--rate", "2000", "--duration", "25",
              "--seed", "7", "--acked-ids", str(acked_file), "--metrics-port", "0"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from localstack import Infra
 from tests.integration.producers.helpers import consume_all, twin
-from twin.infra import Infra
 from twin.settings import Settings
 
 LINE = {"cnc-1", "press-1", "weld-1", "paint-1", "qc-1"}
@@ -61,7 +61,7 @@ def test_sigterm_flushes_and_reports(stack: Infra, tmp_path: Path) -> None:
 
     acked_file = tmp_path / "acked.txt"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "twin", "produce", "--rate", "2000", "--acked-ids", str(acked_file), "--metrics-port", "0"],
+        [sys.executable, "-m", "cli", "produce", "--rate", "2000", "--acked-ids", str(acked_file), "--metrics-port", "0"],
         env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     time.sleep(4)  # no --duration: it would run forever

@@ -15,7 +15,8 @@ from confluent_kafka import Consumer, TopicPartition
 from pipelines.sink_runner import SinkRunner, run_in_thread
 from pipelines.topics import delete_topics, ensure_topics
 from processors.base import plain
-from processors.twin import MachineTwin, TwinConfig
+from processors.stages import TwinConfig, machine_chain
+from processors.steps import Chain
 from producers.records import EventMapper, Outgoing
 from sim import Simulator, load_factory
 from sinks.base import Sink
@@ -38,14 +39,16 @@ def history(hours: float, seed: int = 1) -> list[Outgoing]:
     sim = Simulator(load_factory(), seed=seed, start_time_ms=START_MS)
     mapper = EventMapper(seed)
     config = TwinConfig()
-    twins: dict[str, MachineTwin] = {}
+    twins: dict[str, Chain] = {}
     out: list[Outgoing] = []
     watermark = START_MS
     for event in sim.run(until_ms=START_MS + int(hours * 3_600_000)):
         raw = mapper.map(event)
         out.append(raw)
         record = plain(raw.record)
-        machine = twins.setdefault(raw.key, MachineTwin(raw.key, config))
+        machine = twins.get(raw.key)
+        if machine is None:
+            machine = twins[raw.key] = machine_chain(raw.key, config)
         emits = machine.process_one(raw.topic, record)
         if record["event_time"] >= watermark + 1000:
             watermark = record["event_time"]
@@ -131,7 +134,7 @@ def infra(action: str, server: str) -> None:
     import sys
 
     done = subprocess.run(
-        [sys.executable, "-m", "twin", "infra", action, "--only", server],
+        [sys.executable, "-m", "cli", "infra", action, "--only", server],
         capture_output=True,
         text=True,
         timeout=300,

@@ -9,11 +9,12 @@ from collections.abc import Iterator
 import pytest
 from cassandra.cluster import Session
 
-from sinks.base import Backpressure, SinkRecord
-from sinks.cassandra import CassandraSink, MigrationError, Migrator
+from sinks.base import SinkRecord
+from sinks.cassandra import CassandraSink, Migrator, load_migrations
 from sinks.cassandra.queries import History
 from sinks.cassandra.schema import replication
 from tests.unit.sinks import cassandra_samples as sample
+from twin.errors import BackpressureError, MigrationError
 from twin.settings import Settings
 
 HOUR = 3_600_000
@@ -54,14 +55,58 @@ def test_migrating_twice_changes_nothing(cassandra: Session, keyspace: str) -> N
     first = Migrator(cassandra, keyspace).migrate(
         replication_options=replication(1), ttl_s={"telemetry": 86400}
     )
-    assert [m.label for m in first.applied] == ["0001_history"]
+    shipped = [m.label for m in load_migrations()]
+    assert [m.label for m in first.applied] == shipped
     assert ("telemetry", 0, 86400) in first.ttl_changes
     again = Migrator(cassandra, keyspace).migrate(
         replication_options=replication(1), ttl_s={"telemetry": 86400}
     )
     assert again.applied == [] and again.ttl_changes == [] and again.notes == []
-    assert [a.label for a in again.already] == ["0001_history"]
+    assert [a.label for a in again.already] == shipped
     assert Migrator(cassandra, keyspace).pending() == []
+
+
+def test_a_keyspace_of_the_previous_version_upgrades_even_after_an_interrupted_migration(
+    cassandra: Session, keyspace: str
+) -> None:
+    from cassandra.query import SimpleStatement
+
+    first, *later = load_migrations()
+    Migrator(cassandra, keyspace, [first]).migrate(replication_options=replication(1))
+    # The next migration was cut off after its first statement: it ran, but is not recorded.
+    interrupted = later[0].statements()[0]
+    cassandra.execute(SimpleStatement(interrupted, keyspace=keyspace))
+    report = Migrator(cassandra, keyspace).migrate(replication_options=replication(1))
+    assert [m.label for m in report.applied] == [m.label for m in later]
+    for table in ("alarms_by_machine", "alarms_by_state", "alarm_events"):
+        columns = {
+            r.column_name
+            for r in cassandra.execute(
+                "SELECT column_name FROM system_schema.columns WHERE keyspace_name = %s AND table_name = %s",
+                (keyspace, table),
+            )
+        }
+        assert {"value", "peak_value", "clear_value"} <= columns, table
+
+
+def test_an_alarm_reads_back_with_the_value_that_raised_it_its_peak_and_its_clearing_value(
+    sink: CassandraSink, cassandra: Session, keyspace: str
+) -> None:
+    write(
+        sink,
+        records(
+            ("twin.alarms", sample.alarm("ACTIVE_UNACK", sample.T0)),
+            ("twin.alarms", sample.alarm("CLEARED_UNACK", sample.T0 + 60_000)),
+        ),
+    )
+    h = History(cassandra, keyspace)
+    [by_machine] = h.alarms_of_machines(["cnc-1"], limit=5)
+    [by_state] = h.alarms_by_status(["CLEARED_UNACK"], limit=5)
+    for alarm in (by_machine, by_state):
+        assert (alarm["value"], alarm["peak_value"], alarm["clear_value"]) == (7.5, 9.1, 2.28)
+        assert alarm["message"] == "vibration above 7 mm/s"
+    raised, cleared = h.alarm_events(sample.ALARM_ID)
+    assert (raised["clear_value"], cleared["clear_value"]) == (None, 2.28)
 
 
 def test_the_sink_refuses_a_keyspace_that_is_not_migrated(keyspace: str, settings: Settings) -> None:
@@ -73,7 +118,7 @@ def test_an_unreachable_cassandra_at_start_is_backpressure_not_a_crash(settings:
     nowhere = settings.model_copy(deep=True)
     nowhere.cassandra.port = 1  # nothing listens there
     nowhere.cassandra.connect_timeout_s = 1.0
-    with pytest.raises(Backpressure, match="not reachable"):
+    with pytest.raises(BackpressureError, match="not reachable"):
         CassandraSink(nowhere).setup()
 
 

@@ -13,11 +13,11 @@ import typer
 from elasticsearch import Elasticsearch
 from typer.testing import CliRunner
 
-from sinks.base import Backpressure
+from cli.search import search as search_command
 from sinks.elasticsearch import ElasticsearchSink, search, templates
 from tests.conftest import unique
 from tests.unit.sinks import es_samples as s
-from twin.cli.search import search as search_command
+from twin.errors import BackpressureError
 from twin.settings import Settings
 
 
@@ -208,11 +208,11 @@ def test_elasticsearch_unreachable_is_backpressure_and_nothing_is_dropped(
     down = settings.model_copy(deep=True)
     down.elasticsearch.url = "http://127.0.0.1:9"  # discard port: connection refused at once
     sink = ElasticsearchSink(down, index_prefix=prefix)
-    with pytest.raises(Backpressure, match="unreachable"):
+    with pytest.raises(BackpressureError, match="unreachable"):
         sink.setup()
     for record in s.every_kind():
         sink.add(record)
-    with pytest.raises(Backpressure):
+    with pytest.raises(BackpressureError):
         sink.flush()
     assert sink.pending() == 5
     sink.close()
@@ -318,7 +318,7 @@ def test_the_sink_holds_records_through_an_outage_and_writes_them_once_back(
         for record in s.every_kind():
             sink.add(record)
         for _ in range(2):  # the runner retries while paused; nothing is lost meanwhile
-            with pytest.raises(Backpressure):
+            with pytest.raises(BackpressureError):
                 sink.flush()
             assert sink.pending() == 5
         proxy.restore()

@@ -21,9 +21,9 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from localstack import Infra
 from tests.integration.processors.pipeline_helpers import namespace
 from tests.integration.xr_gateway.gateway_helpers import Publisher, RunningGateway, running_gateway, state
-from twin.infra import Infra
 from twin.settings import Settings
 from xr_gateway.app import WEB_DIST
 from xr_gateway.auth import Role

@@ -16,6 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import InvalidStatus
 
+from localstack import Infra
 from tests.integration.producers.helpers import consume_all
 from tests.integration.xr_gateway.gateway_helpers import (
     ORIGIN,
@@ -31,7 +32,6 @@ from tests.integration.xr_gateway.gateway_helpers import (
     state,
     subscribe,
 )
-from twin.infra import Infra
 from twin.settings import Settings
 from xr_gateway.auth import Role
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from pipelines.stage import Codecs, IdleClock, Inbound, MachineStage
-from processors.twin import TwinConfig
+from pipelines.stage import IdleClock, Inbound, MachineStage
+from processors.stages import TwinConfig
 from producers.session import simulator_records
 from sim import Simulator, load_factory
 
@@ -29,7 +29,7 @@ class JsonCodec:
 
 
 def make_stage() -> MachineStage:
-    return MachineStage(TwinConfig(), Codecs(lambda _topic: JsonCodec()), "line-events")  # type: ignore[arg-type,return-value]
+    return MachineStage(TwinConfig(), lambda _topic: JsonCodec(), "line-events")
 
 
 def inputs(minutes: int, machine: str = "press-1", partition: int = 0) -> dict[str, list[Inbound]]:

@@ -1,8 +1,10 @@
 """The alarm engine: thresholds with hysteresis, combinations, durations, escalation, dedup, the
-ack/clear lifecycle, deterministic ids, snapshots, and the default rules on the simulated line."""
+ack/clear lifecycle, raising/peak/clear values, deterministic ids, snapshots, and the default rules
+on the simulated line. One engine per machine; ``engines`` routes a line's records to them."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -10,11 +12,13 @@ from typing import Any
 import pytest
 from fastavro.validation import validate
 
-from processors.alarms import AlarmEngine, AlarmRules, SnapshotError
+from processors.alarms import AlarmEngine, AlarmRules
 from processors.base import Emit, Record, derived_id
 from producers.records import EventMapper
 from schemas.loader import load_schema
 from sim import ScenarioSpec, Simulator, load_factory
+from tests.unit.processors.fleet import Fleet
+from twin.errors import SnapshotError
 
 T0 = 1_764_000_000_000
 
@@ -92,6 +96,11 @@ def rules(*items: dict[str, Any]) -> AlarmRules:
     return AlarmRules.from_dict({"rules": list(items)})
 
 
+def engines(r: AlarmRules) -> Fleet[AlarmEngine]:
+    """One engine per machine, made on its first record."""
+    return Fleet(lambda machine: AlarmEngine(machine, r))
+
+
 VIBRATION = {
     "id": "vib",
     "alarm_type": "HighVibration",
@@ -106,7 +115,7 @@ DOWN = {
 }
 
 
-def feed(engine: AlarmEngine, items: Iterable[tuple[str, Record]]) -> list[Record]:
+def feed(engine: Fleet[AlarmEngine], items: Iterable[tuple[str, Record]]) -> list[Record]:
     out: list[Emit] = []
     for topic, record in items:
         out += engine.process_one(topic, record)
@@ -133,7 +142,7 @@ def transitions(records: list[Record]) -> list[tuple[str, str, str]]:
 
 
 def test_a_threshold_raises_once_and_a_value_hovering_between_the_thresholds_does_not_flap() -> None:
-    engine = AlarmEngine(rules(VIBRATION))
+    engine = engines(rules(VIBRATION))
     hovering = [2.0, 4.6, 4.4, 4.7, 4.2, 4.6, 3.9, 4.8, 3.6, 4.51]
     out = feed(engine, vib(hovering))
     assert transitions(out) == [("HighVibration", "ACTIVE_UNACK", "MAJOR")]
@@ -143,18 +152,66 @@ def test_a_threshold_raises_once_and_a_value_hovering_between_the_thresholds_doe
     out = feed(engine, vib([3.4, 3.0, 4.4, 3.2], start=len(hovering)))
     assert transitions(out) == [("HighVibration", "CLEARED_UNACK", "MAJOR")]
     assert out[0]["cleared_by"] == "rule" and out[0]["end_time"] == out[0]["clear_time"] == ms(10)
-    assert engine.active("cnc-1") == []
+    assert engine["cnc-1"].active() == []
+
+
+def test_a_cleared_alarm_keeps_the_value_and_message_that_raised_it_with_its_peak_and_clear_values() -> None:
+    """What an operator reads in ``twin query alarms``: the raising value, not the clearing one."""
+    rule = VIBRATION | {
+        "message": "Vibration {value:.2f} {unit} on {machine_id} (limit 4.5)",
+        "escalate": [{"severity": "CRITICAL", "when": {"channel": "vibration_rms", "op": ">", "value": 7.1}}],
+    }
+    engine = engines(rules(rule))
+    raised, escalated, cleared = feed(engine, vib([2.0, 5.1, 8.7, 6.0, 2.28]))
+    assert [r["status"] for r in (raised, escalated, cleared)] == [
+        "ACTIVE_UNACK",
+        "ACTIVE_UNACK",
+        "CLEARED_UNACK",
+    ]
+    message = "Vibration 5.10 mm/s on cnc-1 (limit 4.5)"
+    for r in (raised, escalated, cleared):
+        assert r["value"] == 5.1 and r["message"] == message
+    assert (raised["peak_value"], raised["clear_value"]) == (5.1, None)
+    assert (escalated["peak_value"], escalated["clear_value"]) == (8.7, None)
+    assert (cleared["peak_value"], cleared["clear_value"]) == (8.7, 2.28)
+
+
+@pytest.mark.parametrize(
+    ("condition", "values", "peak"),
+    [
+        ({"op": "<", "value": 1.0}, [0.8, 0.2, 0.5], 0.2),  # low pressure: the lowest is the worst
+        ({"op": "outside", "low": 1.0, "high": 2.0}, [2.5, 0.2, 2.1], 0.2),  # furthest from the band
+        ({"op": ">=", "value": 5.0}, [5.0, 9.0, 6.0], 9.0),
+    ],
+)
+def test_the_peak_is_the_value_furthest_past_the_limit_in_the_rules_direction(
+    condition: dict[str, float], values: list[float], peak: float
+) -> None:
+    engine = engines(
+        rules({"id": "r", "alarm_type": "T", "raise": {"channel": "vibration_rms", **condition}})
+    )
+    feed(engine, vib(values))
+    (active,) = engine["cnc-1"].active()
+    assert active["value"] == values[0] and active["peak_value"] == peak
+
+
+def test_an_alarm_an_operator_clears_has_no_clear_value() -> None:
+    engine = engines(rules(VIBRATION))
+    (raised,) = feed(engine, vib([5.0, 6.0]))
+    (cleared,) = feed(engine, [("twin.alarm-commands", command(raised["alarm_id"], "cnc-1", 3, "CLEAR"))])
+    assert cleared["cleared_by"] == "alice" and cleared["clear_value"] is None
+    assert cleared["value"] == 5.0 and cleared["peak_value"] == 6.0
 
 
 def test_without_hysteresis_the_same_hovering_value_would_flap() -> None:
     # The counterfactual of the test above: proves the clear threshold is what keeps it quiet.
-    engine = AlarmEngine(rules(VIBRATION | {"clear": None}))
+    engine = engines(rules(VIBRATION | {"clear": None}))
     out = feed(engine, vib([2.0, 4.6, 4.4, 4.7, 4.2, 4.6]))
     assert len(out) == 5
 
 
 def test_a_minimum_clear_duration_waits_for_the_value_to_stay_low() -> None:
-    engine = AlarmEngine(rules(VIBRATION | {"clear_after_s": 30}))
+    engine = engines(rules(VIBRATION | {"clear_after_s": 30}))
     feed(engine, vib([5.0]))
     # Low for 20 s, back up, then low for good: cleared 30 s after the value went low for good.
     values = [3.0] * 20 + [4.0] + [3.0] * 40
@@ -164,7 +221,7 @@ def test_a_minimum_clear_duration_waits_for_the_value_to_stay_low() -> None:
 
 
 def test_for_s_debounces_a_spike() -> None:
-    engine = AlarmEngine(
+    engine = engines(
         rules(VIBRATION | {"raise": {"channel": "vibration_rms", "op": ">", "value": 4.5, "for_s": 5}})
     )
     assert feed(engine, vib([5.0, 5.0, 5.0, 2.0, 5.0, 5.0, 5.0, 5.0])) == []
@@ -174,10 +231,10 @@ def test_for_s_debounces_a_spike() -> None:
 
 
 def test_a_dropped_sample_neither_raises_nor_clears() -> None:
-    engine = AlarmEngine(rules(VIBRATION | {"clear": None}))
+    engine = engines(rules(VIBRATION | {"clear": None}))
     out = feed(engine, [*vib([5.0]), ("factory.telemetry", telemetry("cnc-1", 1, vibration_rms=None))])
     assert transitions(out) == [("HighVibration", "ACTIVE_UNACK", "MAJOR")]
-    assert len(engine.active("cnc-1")) == 1
+    assert len(engine["cnc-1"].active()) == 1
 
 
 @pytest.mark.parametrize(
@@ -195,7 +252,7 @@ def test_a_dropped_sample_neither_raises_nor_clears() -> None:
 def test_threshold_operators(
     op: str, operands: dict[str, float], values: list[float], raised: list[bool]
 ) -> None:
-    engine = AlarmEngine(
+    engine = engines(
         rules({"id": "r", "alarm_type": "T", "raise": {"channel": "vibration_rms", "op": op, **operands}})
     )
     got = [bool(feed(engine, vib([v], start=i))) for i, v in enumerate(values)]
@@ -208,7 +265,7 @@ def test_missing_raises_for_a_channel_that_stops_delivering_values_but_not_for_o
         "alarm_type": "SensorDropout",
         "raise": {"channel": "vibration_rms", "op": "missing", "for_s": 3},
     }
-    engine = AlarmEngine(rules(rule))
+    engine = engines(rules(rule))
     items = [("factory.telemetry", telemetry("cnc-1", i, vibration_rms=None)) for i in range(5)]
     items += [("factory.telemetry", telemetry("weld-1", i, "welder", temperature=50.0)) for i in range(5)]
     out = feed(engine, items)
@@ -231,7 +288,7 @@ def test_all_needs_every_signal_and_any_needs_one() -> None:
         "alarm_type": "Trouble",
         "raise": {"any": [{"channel": "vibration_rms", "op": ">", "value": 4.5}, {"state": "DOWN"}]},
     }
-    engine = AlarmEngine(rules(both, either))
+    engine = engines(rules(both, either))
     out = feed(engine, [("factory.state", state("cnc-1", 0, "IDLE")), *vib([5.0], start=1)])
     assert transitions(out) == [("Trouble", "ACTIVE_UNACK", "MAJOR")]
     out = feed(engine, [("factory.state", state("cnc-1", 2, "RUNNING"))])
@@ -258,7 +315,7 @@ def test_an_any_over_channels_clears_on_a_machine_lacking_one_of_them() -> None:
             ]
         },
     }
-    engine = AlarmEngine(rules(rule))
+    engine = engines(rules(rule))
     items = [
         ("factory.telemetry", telemetry("weld-1", i, "welder", temperature=v))
         for i, v in enumerate([75.0, 50.0])
@@ -272,18 +329,18 @@ def test_an_any_over_channels_clears_on_a_machine_lacking_one_of_them() -> None:
 # -- durations and escalation -----------------------------------------------------------------------
 
 
-def down_for(engine: AlarmEngine, seconds: float, ticks: Iterable[float]) -> list[Record]:
+def down_for(engine: Fleet[AlarmEngine], seconds: float, ticks: Iterable[float]) -> list[Record]:
     """Machine DOWN at 10 s for ``seconds``; ``advance`` called at each tick in between."""
     out = feed(engine, [("factory.state", state("press-1", 10, "DOWN", "breakdown"))])
     for tick in ticks:
         if tick < 10 + seconds:
-            out += [e.record for e in engine.advance("press-1", ms(tick))]
+            out += [e.record for e in engine["press-1"].advance(ms(tick))]
     out += feed(engine, [("factory.state", state("press-1", 10 + seconds, "RUNNING", "repaired"))])
     return out
 
 
 def test_down_for_longer_than_t_raises_at_exactly_t_and_clears_when_running_again() -> None:
-    out = down_for(AlarmEngine(rules(DOWN)), 300, ticks=range(11, 400, 7))
+    out = down_for(engines(rules(DOWN)), 300, ticks=range(11, 400, 7))
     assert transitions(out) == [
         ("MachineDown", "ACTIVE_UNACK", "MAJOR"),
         ("MachineDown", "CLEARED_UNACK", "MAJOR"),
@@ -297,25 +354,27 @@ def test_down_for_longer_than_t_raises_at_exactly_t_and_clears_when_running_agai
     assert raised["event_id"] == derived_id(
         "alarm-event", raised["alarm_id"], "ACTIVE_UNACK", "MAJOR", down_id
     )
-    assert cleared["clear_time"] == ms(310) and cleared["value"] == 300.0
+    assert cleared["clear_time"] == ms(310)
+    # Raised after 120 s down; down 300 s in all when it cleared.
+    assert cleared["value"] == 120.0 and cleared["peak_value"] == cleared["clear_value"] == 300.0
 
 
 def test_down_for_less_than_t_raises_nothing() -> None:
-    engine = AlarmEngine(rules(DOWN))
+    engine = engines(rules(DOWN))
     assert down_for(engine, 119, ticks=range(11, 200, 5)) == []
-    assert engine.active("press-1") == []
+    assert engine["press-1"].active() == []
 
 
 def test_duration_alarms_get_the_same_ids_whether_ticked_often_rarely_or_never() -> None:
-    often = down_for(AlarmEngine(rules(DOWN)), 300, ticks=[x / 2 for x in range(20, 800)])
-    rarely = down_for(AlarmEngine(rules(DOWN)), 300, ticks=[200])
-    never = down_for(AlarmEngine(rules(DOWN)), 300, ticks=[])
+    often = down_for(engines(rules(DOWN)), 300, ticks=[x / 2 for x in range(20, 800)])
+    rarely = down_for(engines(rules(DOWN)), 300, ticks=[200])
+    never = down_for(engines(rules(DOWN)), 300, ticks=[])
     assert often == rarely == never
     assert len(often) == 2
 
 
 def test_escalation_by_duration_emits_once_per_severity_change() -> None:
-    engine = AlarmEngine(rules(DOWN))
+    engine = engines(rules(DOWN))
     out = down_for(engine, 1200, ticks=range(11, 1300, 13))
     assert transitions(out) == [
         ("MachineDown", "ACTIVE_UNACK", "MAJOR"),
@@ -331,14 +390,14 @@ def test_escalation_by_condition_and_it_never_drops_while_active() -> None:
     rule = VIBRATION | {
         "escalate": [{"severity": "CRITICAL", "when": {"channel": "vibration_rms", "op": ">", "value": 7.1}}]
     }
-    engine = AlarmEngine(rules(rule))
+    engine = engines(rules(rule))
     out = feed(engine, vib([5.0, 8.0, 5.0, 9.0]))
     assert transitions(out) == [
         ("HighVibration", "ACTIVE_UNACK", "MAJOR"),
         ("HighVibration", "ACTIVE_UNACK", "CRITICAL"),
     ]
     # A fresh alarm straight above the escalation threshold is raised CRITICAL at once.
-    engine = AlarmEngine(rules(rule))
+    engine = engines(rules(rule))
     assert transitions(feed(engine, vib([9.0]))) == [("HighVibration", "ACTIVE_UNACK", "CRITICAL")]
 
 
@@ -346,15 +405,16 @@ def test_escalation_by_condition_and_it_never_drops_while_active() -> None:
 
 
 def test_one_active_alarm_per_machine_and_type_repeated_triggers_update_it_silently() -> None:
-    engine = AlarmEngine(rules(VIBRATION))
+    engine = engines(rules(VIBRATION))
     out = feed(engine, vib([5.0, 5.5, 6.0, 6.5]))
     out += feed(engine, vib([5.0, 5.5], machine="cnc-2"))
     assert [(r["machine_id"], r["status"]) for r in out] == [
         ("cnc-1", "ACTIVE_UNACK"),
         ("cnc-2", "ACTIVE_UNACK"),
     ]
-    (active,) = engine.active("cnc-1")
-    assert active["value"] == 6.5 and active["alarm_id"] == out[0]["alarm_id"]
+    (active,) = engine["cnc-1"].active()
+    assert active["alarm_id"] == out[0]["alarm_id"]
+    assert active["value"] == 5.0 and active["peak_value"] == 6.5  # the raising value stays
 
 
 def test_the_first_matching_rule_of_a_type_owns_it_so_specific_rules_override_generic_ones() -> None:
@@ -364,7 +424,7 @@ def test_the_first_matching_rule_of_a_type_owns_it_so_specific_rules_override_ge
         "raise": {"channel": "vibration_rms", "op": ">", "value": 7.1},
     }
     generic = VIBRATION | {"select": "all"}
-    engine = AlarmEngine(rules(specific, generic))
+    engine = engines(rules(specific, generic))
     items = [("factory.telemetry", telemetry("press-1", 0, "press", vibration_rms=5.0))]
     items += [("factory.telemetry", telemetry("cnc-1", 0, "cnc", vibration_rms=5.0))]
     items += [("factory.telemetry", telemetry("press-1", 1, "press", vibration_rms=8.0))]
@@ -373,13 +433,13 @@ def test_the_first_matching_rule_of_a_type_owns_it_so_specific_rules_override_ge
 
 
 def test_selectors_by_machine_and_line() -> None:
-    engine = AlarmEngine(rules(VIBRATION | {"select": {"machines": ["cnc-2"], "lines": ["line-1"]}}))
+    engine = engines(rules(VIBRATION | {"select": {"machines": ["cnc-2"], "lines": ["line-1"]}}))
     out = feed(engine, vib([5.0]) + vib([5.0], machine="cnc-2"))
     assert [r["machine_id"] for r in out] == ["cnc-2"]
 
 
 def test_a_new_alarm_after_a_cleared_one_gets_a_new_id() -> None:
-    engine = AlarmEngine(rules(VIBRATION))
+    engine = engines(rules(VIBRATION))
     out = feed(engine, vib([5.0, 3.0, 5.0]))
     assert [r["status"] for r in out] == ["ACTIVE_UNACK", "CLEARED_UNACK", "ACTIVE_UNACK"]
     assert out[0]["alarm_id"] == out[1]["alarm_id"] != out[2]["alarm_id"]
@@ -390,7 +450,7 @@ def test_a_new_alarm_after_a_cleared_one_gets_a_new_id() -> None:
 
 
 def test_ack_then_clear() -> None:
-    engine = AlarmEngine(rules(VIBRATION))
+    engine = engines(rules(VIBRATION))
     (raised,) = feed(engine, vib([5.0]))
     alarm_id = raised["alarm_id"]
     (acked,) = feed(engine, [("twin.alarm-commands", command(alarm_id, "cnc-1", 2, "ACK"))])
@@ -399,7 +459,7 @@ def test_ack_then_clear() -> None:
     assert acked["event_id"] == derived_id(
         "alarm-event", alarm_id, "ACTIVE_ACK", "MAJOR", eid("command", alarm_id, "ACK", 2)
     )
-    assert [a["status"] for a in engine.active("cnc-1")] == ["ACTIVE_ACK"]
+    assert [a["status"] for a in engine["cnc-1"].active()] == ["ACTIVE_ACK"]
     (cleared,) = feed(engine, vib([3.0], start=3))
     assert cleared["status"] == "CLEARED_ACK" and cleared["cleared_by"] == "rule"
     # Fully closed: the engine forgets it, a later command is ignored and counted.
@@ -408,17 +468,17 @@ def test_ack_then_clear() -> None:
 
 
 def test_clear_then_ack() -> None:
-    engine = AlarmEngine(rules(VIBRATION))
+    engine = engines(rules(VIBRATION))
     (raised,) = feed(engine, vib([5.0]))
     (cleared,) = feed(engine, vib([3.0], start=1))
     assert cleared["status"] == "CLEARED_UNACK"
-    assert engine.active("cnc-1") == []
+    assert engine["cnc-1"].active() == []
     (acked,) = feed(engine, [("twin.alarm-commands", command(raised["alarm_id"], "cnc-1", 9, "ACK"))])
     assert acked["status"] == "CLEARED_ACK" and acked["ack_time"] == ms(9) and acked["clear_time"] == ms(1)
 
 
 def test_a_manual_clear_names_the_user_and_does_not_re_raise_until_the_condition_has_cleared() -> None:
-    engine = AlarmEngine(rules(VIBRATION))
+    engine = engines(rules(VIBRATION))
     (raised,) = feed(engine, vib([5.0]))
     (cleared,) = feed(
         engine, [("twin.alarm-commands", command(raised["alarm_id"], "cnc-1", 2, "CLEAR", "bob"))]
@@ -436,7 +496,7 @@ def test_a_manual_clear_names_the_user_and_does_not_re_raise_until_the_condition
 
 
 def test_an_acknowledged_alarm_cleared_by_hand_is_closed() -> None:
-    engine = AlarmEngine(rules(VIBRATION))
+    engine = engines(rules(VIBRATION))
     (raised,) = feed(engine, vib([5.0]))
     alarm_id = raised["alarm_id"]
     out = feed(
@@ -450,7 +510,7 @@ def test_an_acknowledged_alarm_cleared_by_hand_is_closed() -> None:
 
 
 def test_unknown_ids_and_repeated_commands_are_ignored_and_counted() -> None:
-    engine = AlarmEngine(rules(VIBRATION))
+    engine = engines(rules(VIBRATION))
     (raised,) = feed(engine, vib([5.0]))
     ack = ("twin.alarm-commands", command(raised["alarm_id"], "cnc-1", 2, "ACK"))
     assert len(feed(engine, [ack])) == 1
@@ -462,7 +522,7 @@ def test_unknown_ids_and_repeated_commands_are_ignored_and_counted() -> None:
     )
     assert engine.stats["command_no_change"] == 1
     assert engine.stats["command_unknown_alarm"] == 2
-    assert len(engine.active("cnc-1")) == 1
+    assert len(engine["cnc-1"].active()) == 1
 
 
 # -- anomalies --------------------------------------------------------------------------------------
@@ -476,7 +536,7 @@ def test_anomaly_alarms_carry_the_anomaly_correlation_and_clear_after_the_hold()
         "raise": {"anomaly": {"detector": "robust-z", "score_ratio": 2.0, "hold_s": 60}},
         "escalate": [{"severity": "MAJOR", "when": {"anomaly": {"score_ratio": 4.0, "hold_s": 60}}}],
     }
-    engine = AlarmEngine(rules(rule))
+    engine = engines(rules(rule))
     assert feed(engine, [("twin.anomalies", anomaly("cnc-1", 0, 1.5))]) == []  # below 2 x threshold
     out = feed(engine, [("twin.anomalies", anomaly("cnc-1", 10, 2.5, correlation="root-cause"))])
     assert transitions(out) == [("AnomalyDetected", "ACTIVE_UNACK", "MINOR")]
@@ -485,7 +545,7 @@ def test_anomaly_alarms_carry_the_anomaly_correlation_and_clear_after_the_hold()
     assert transitions(out) == [("AnomalyDetected", "ACTIVE_UNACK", "MAJOR")]
     assert out[0]["correlation_id"] == "root-cause"  # one cause chain per alarm
     # Quiet for the hold time after the last matching anomaly: cleared at exactly 40 + 60 s.
-    out = [e.record for e in engine.advance("cnc-1", ms(200))]
+    out = [e.record for e in engine["cnc-1"].advance(ms(200))]
     assert transitions(out) == [("AnomalyDetected", "CLEARED_UNACK", "MAJOR")]
     assert out[0]["clear_time"] == ms(100)
 
@@ -504,13 +564,13 @@ def line_events() -> list[tuple[str, Record]]:
 
 @pytest.fixture(scope="module")
 def default_alarms(line_events: list[tuple[str, Record]]) -> list[Record]:
-    return feed(AlarmEngine(AlarmRules.default()), line_events)
+    return feed(engines(AlarmRules.default()), line_events)
 
 
 def test_the_same_input_gives_the_same_alarm_records(
     line_events: list[tuple[str, Record]], default_alarms: list[Record]
 ) -> None:
-    again = feed(AlarmEngine(AlarmRules.default()), line_events)
+    again = feed(engines(AlarmRules.default()), line_events)
     assert again == default_alarms
     assert len({r["event_id"] for r in again}) == len(again)
 
@@ -520,41 +580,67 @@ def test_snapshot_and_restore_continue_exactly_where_the_engine_stopped(
     line_events: list[tuple[str, Record]], default_alarms: list[Record], split_s: int
 ) -> None:
     split = next(i for i, (_, r) in enumerate(line_events) if r["event_time"] >= ms(split_s))
-    first = AlarmEngine(AlarmRules.default())
+    first = engines(AlarmRules.default())
     before = feed(first, line_events[:split])
-    snapshots = {m: first.snapshot(m) for m in first.machines()}
-    assert any(first.active(m) for m in first.machines())  # split while an alarm is active
-    second = AlarmEngine(AlarmRules.default())
-    for machine, data in snapshots.items():
-        second.restore(machine, data)
-    assert {m: second.snapshot(m) for m in second.machines()} == snapshots
+    snapshots = first.snapshots()
+    assert any(first[m].active() for m in first.members)  # split while an alarm is active
+    second = engines(AlarmRules.default())
+    second.restore(snapshots)
+    assert second.snapshots() == snapshots
     after = feed(second, line_events[split:])
     assert before + after == default_alarms
 
 
 def test_a_restored_engine_still_takes_commands_for_its_alarms() -> None:
-    engine = AlarmEngine(rules(VIBRATION))
+    engine = engines(rules(VIBRATION))
     (raised,) = feed(engine, vib([5.0]))
-    other = AlarmEngine(rules(VIBRATION))
-    other.restore("cnc-1", engine.snapshot("cnc-1"))
+    other = engines(rules(VIBRATION))
+    other.restore({"cnc-1": engine["cnc-1"].snapshot()})
     (acked,) = feed(other, [("twin.alarm-commands", command(raised["alarm_id"], "cnc-1", 2, "ACK"))])
     assert acked["status"] == "ACTIVE_ACK"
     assert feed(other, vib([3.0], start=3))[0]["status"] == "CLEARED_ACK"
 
 
 def test_a_foreign_or_damaged_snapshot_is_refused() -> None:
-    engine = AlarmEngine(rules(VIBRATION))
+    engine = AlarmEngine("cnc-1", rules(VIBRATION))
     with pytest.raises(SnapshotError, match="not JSON"):
-        engine.restore("cnc-1", b"\x00garbage")
-    with pytest.raises(SnapshotError, match="not a factory-twin/alarms snapshot"):
-        engine.restore("cnc-1", b'{"format": "other"}')
+        engine.restore(b"\x00garbage")
+    with pytest.raises(SnapshotError, match="'other'"):
+        engine.restore(b'{"format": "other"}')
     with pytest.raises(SnapshotError, match="version 99"):
-        engine.restore("cnc-1", b'{"format": "factory-twin/alarms", "version": 99}')
+        engine.restore(b'{"format": "alarms", "version": 99}')
 
 
-def test_an_unknown_topic_is_a_wiring_error() -> None:
-    with pytest.raises(ValueError, match=r"does not consume 'factory\.production'"):
-        AlarmEngine(rules(VIBRATION)).process_one("factory.production", {})
+def test_a_version_1_snapshot_is_upgraded_and_the_engine_goes_on() -> None:
+    """Version 1 kept one value per alarm (the last): it becomes the peak; a rule-cleared alarm's
+    value was its clearing value."""
+    engine = engines(rules(VIBRATION))
+    (raised,) = feed(engine, vib([5.0, 6.0]))
+    feed(engine, vib([5.5, 3.0], machine="cnc-2"))
+    for machine, value in (("cnc-1", 6.0), ("cnc-2", 3.0)):
+        v2 = json.loads(engine[machine].snapshot())
+        for alarm in v2["alarms"]:
+            del alarm["peak_value"], alarm["clear_value"]
+            alarm["value"] = value
+        v1 = json.dumps({**v2, "format": "factory-twin/alarms", "version": 1}).encode()
+        restored = AlarmEngine(machine, rules(VIBRATION))
+        restored.restore(v1)
+        upgraded = json.loads(restored.snapshot())
+        assert upgraded["format"] == "alarms" and upgraded["version"] == 2
+        (alarm,) = upgraded["alarms"]
+        assert alarm["peak_value"] == value
+        assert alarm["clear_value"] == (3.0 if machine == "cnc-2" else None)
+    restored = AlarmEngine("cnc-1", rules(VIBRATION))
+    restored.restore(json.dumps({**json.loads(engine["cnc-1"].snapshot()), "version": 1}).encode())
+    (cleared,) = [e.record for e in restored.process_one(*vib([3.0], start=5)[0])]
+    assert cleared["alarm_id"] == raised["alarm_id"] and cleared["status"] == "CLEARED_UNACK"
+
+
+def test_a_topic_the_engine_does_not_consume_changes_nothing() -> None:
+    engine = AlarmEngine("cnc-1", rules(VIBRATION))
+    before = engine.snapshot()
+    assert engine.process_one("factory.production", {}) == []
+    assert engine.snapshot() == before
 
 
 # -- the default rules on the simulated line --------------------------------------------------------
@@ -611,6 +697,6 @@ def test_default_rules_are_quiet_without_faults() -> None:
     sim = Simulator(quiet, seed=3, start_time_ms=T0)
     mapper = EventMapper(seed=3)
     events = ((o.topic, o.record) for o in map(mapper.map, sim.run(until_ms=T0 + 3_600_000)))
-    out = feed(AlarmEngine(AlarmRules.default()), ((t, r) for t, r in events if t != "factory.production"))
+    out = feed(engines(AlarmRules.default()), ((t, r) for t, r in events if t != "factory.production"))
     # Random breakdowns are real stops and may raise MachineDown; nothing else should fire.
     assert {r["alarm_type"] for r in out} <= {"MachineDown", "Jam"}

@@ -1,18 +1,24 @@
-"""The anomaly processor on synthetic telemetry: it flags obvious faults and stays quiet otherwise."""
+"""The anomaly processor on synthetic telemetry: it flags obvious faults and stays quiet otherwise,
+and its snapshots continue exactly and refuse anything that is not one of its own."""
 
 from __future__ import annotations
 
+import json
 import math
+import pickle
 import random
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from fastavro.validation import validate
+from river import stats
 
-from processors.anomaly import AnomalyConfig, AnomalyProcessor
+from processors.anomaly import AnomalyConfig, AnomalyProcessor, Quantile
 from processors.base import Emit, Record, derived_id
 from schemas import load_schema
-from twin.errors import ConfigError
+from twin.errors import SnapshotError
+from twin.topics import ANOMALIES, KPIS, STATE, TELEMETRY
 
 T0 = 1_764_000_000_000
 CONFIG = AnomalyConfig(warmup_s=300, warmup_events=300)
@@ -44,8 +50,8 @@ def readings(
 
 
 def run(records: Iterator[Record], processor: AnomalyProcessor | None = None) -> list[Emit]:
-    p = processor or AnomalyProcessor(CONFIG)
-    return [e for r in records for e in p.process_one(r)]
+    p = processor or AnomalyProcessor("pump-1", CONFIG)
+    return [e for r in records for e in p.process_one(TELEMETRY, r)]
 
 
 def first(emits: list[Emit], detector: str) -> int | None:
@@ -116,9 +122,9 @@ def test_new_and_constant_channels_are_handled() -> None:
             v["late joiner"] = 5.0 + (i % 7) * 0.01  # appears later, then behaves
         return v
 
-    p = AnomalyProcessor(CONFIG)
+    p = AnomalyProcessor("pump-1", CONFIG)
     assert run(readings(2500, fault=extra), p) == []
-    assert p.machines() == ["pump-1"]
+    assert [s.name for s in p.signals] == ["Flow Rate (l/min)", "pressure_in", "always_zero", "late joiner"]
 
 
 def test_anomaly_record_follows_the_contract() -> None:
@@ -130,7 +136,7 @@ def test_anomaly_record_follows_the_contract() -> None:
     emits = run(readings(1600, fault=shift))
     e = emits[0]
     r = e.record
-    assert e.topic == "twin.anomalies" and e.key == "pump-1"
+    assert e.topic == ANOMALIES and e.key == "pump-1"
     assert r["event_id"] == derived_id("anomaly", r["detector"], r["observed_event_id"])
     assert r["correlation_id"] == r["observed_event_id"]
     assert r["source"] == "processor:anomaly" and r["line_id"] == "water"
@@ -162,25 +168,24 @@ def test_snapshot_restore_continues_exactly() -> None:
         return v
 
     records = list(readings(2200, fault=faults))
-    straight = AnomalyProcessor(CONFIG)
-    expected = run(iter(records), straight)
+    expected = run(iter(records))
 
-    first_half = AnomalyProcessor(CONFIG)
+    first_half = AnomalyProcessor("pump-1", CONFIG)
     before = run(iter(records[:1550]), first_half)
-    state = first_half.snapshot("pump-1")
-    restarted = AnomalyProcessor(CONFIG)
-    restarted.restore("pump-1", state)
+    assert first_half.alarming()  # the snapshot is taken in the middle of an episode
+    restarted = AnomalyProcessor("pump-1", CONFIG)
+    restarted.restore(first_half.snapshot())
     after = run(iter(records[1550:]), restarted)
     assert before + after == expected
     assert any(e.record["detector"] == "dropped-sensor" for e in after)
 
 
 def test_restore_refuses_other_settings() -> None:
-    p = AnomalyProcessor(CONFIG)
+    p = AnomalyProcessor("pump-1", CONFIG)
     run(readings(10), p)
-    other = AnomalyProcessor(AnomalyConfig(warmup_s=301, warmup_events=300))
-    with pytest.raises(ConfigError, match="other detector settings"):
-        other.restore("pump-1", p.snapshot("pump-1"))
+    other = AnomalyProcessor("pump-1", AnomalyConfig(warmup_s=301, warmup_events=300))
+    with pytest.raises(SnapshotError, match="other detector settings"):
+        other.restore(p.snapshot())
 
 
 def state(machine: str, i: int, to: str, previous: str | None) -> Record:
@@ -212,13 +217,7 @@ def staged(n: int, idle: Callable[[int], bool], level: Callable[[int, bool], flo
 
 
 def feed(items: Iterator[Record], p: AnomalyProcessor) -> list[Emit]:
-    out: list[Emit] = []
-    for r in items:
-        if "channels" in r:
-            out.extend(p.process_one(r))
-        else:
-            p.observe_state(r)
-    return out
+    return [e for r in items for e in p.process_one(TELEMETRY if "channels" in r else STATE, r)]
 
 
 def idle_blocks(i: int) -> bool:
@@ -230,7 +229,7 @@ def test_level_normal_when_idle_is_flagged_only_when_running() -> None:
     def pressure(i: int, is_idle: bool) -> float:
         return 6.3 if is_idle or i >= 4000 else 5.8
 
-    emits = feed(staged(4800, lambda i: idle_blocks(i) and i < 4000, pressure), AnomalyProcessor(CONFIG))
+    emits = feed(staged(4800, lambda i: idle_blocks(i) and i < 4000, pressure), AnomalyProcessor("m", CONFIG))
     times = [(e.record["event_time"] - T0) // 1000 for e in emits]
     assert times and min(times) >= 4000, times
     assert any(e.record["contributing"][0]["name"] == "pressure" for e in emits)
@@ -242,11 +241,11 @@ def test_without_state_events_it_behaves_as_before() -> None:
             v["pressure_in"] = 9.0
         return v
 
-    records = list(readings(1600, fault=shift))
-    with_none = run(iter(records))
+    p = AnomalyProcessor("pump-1", CONFIG)
+    quiet = run(readings(1500, fault=shift), p)
+    assert quiet == [] and p.alarming() == []
+    with_none = run(readings(1600, fault=shift), AnomalyProcessor("pump-1", CONFIG))
     assert with_none and with_none[0].record["event_time"] - T0 >= 1500 * 1000
-    p = AnomalyProcessor(CONFIG)
-    assert p.alarming("pump-1") == []
 
 
 def test_snapshot_restore_with_state_context() -> None:
@@ -254,12 +253,12 @@ def test_snapshot_restore_with_state_context() -> None:
         return 6.3 if is_idle or i >= 4000 else 5.8
 
     items = list(staged(4800, lambda i: idle_blocks(i) and i < 4000, pressure))
-    expected = feed(iter(items), AnomalyProcessor(CONFIG))
+    expected = feed(iter(items), AnomalyProcessor("m", CONFIG))
     cut = next(k for k, r in enumerate(items) if "channels" not in r and r["event_time"] > T0 + 2500 * 1000)
-    first_part = AnomalyProcessor(CONFIG)
+    first_part = AnomalyProcessor("m", CONFIG)
     before = feed(iter(items[: cut + 1]), first_part)  # the state event is inside the snapshot
-    restarted = AnomalyProcessor(CONFIG)
-    restarted.restore("m", first_part.snapshot("m"))
+    restarted = AnomalyProcessor("m", CONFIG)
+    restarted.restore(first_part.snapshot())
     assert before + feed(iter(items[cut + 1 :]), restarted) == expected
     assert expected
 
@@ -304,10 +303,10 @@ def short_idles_then_a_long_break(i: int) -> bool:
 def test_slow_signal_relaxing_after_a_transition_does_not_alarm() -> None:
     # During the long break the temperature cools from ~40 towards 20 with a 200 s lag, far below
     # anything the short idles showed: it keeps relaxing the way it learned to, so no alarm.
-    emits = feed(lagged(5000, short_idles_then_a_long_break), AnomalyProcessor(CONFIG))
+    emits = feed(lagged(5000, short_idles_then_a_long_break), AnomalyProcessor("m", CONFIG))
     assert emits == [], [((e.record["event_time"] - T0) // 1000, e.record["detector"]) for e in emits]
     # Without the settling allowance the same break is flagged: the model is what keeps it quiet.
-    no_lag = AnomalyProcessor(CONFIG.model_copy(update={"relax_margin": 0.0}))
+    no_lag = AnomalyProcessor("m", CONFIG.model_copy(update={"relax_margin": 0.0}))
     assert any(
         e.record["detector"] == "multivariate-regime"
         for e in feed(lagged(5000, short_idles_then_a_long_break), no_lag)
@@ -319,7 +318,171 @@ def test_rise_against_the_relaxation_direction_alarms() -> None:
     def heat(i: int) -> float:
         return 0.0 if i < 3600 else min(6.0, (i - 3600) * 0.1)
 
-    emits = feed(lagged(4200, short_idles_then_a_long_break, heat), AnomalyProcessor(CONFIG))
+    emits = feed(lagged(4200, short_idles_then_a_long_break, heat), AnomalyProcessor("m", CONFIG))
     times = [(e.record["event_time"] - T0) // 1000 for e in emits]
     assert times and 3600 <= min(times) <= 3720, times
     assert emits[0].record["contributing"][0]["name"] == "temperature"
+
+
+# -- snapshots: exact continuation, strict JSON, refusals ---------------------------------------------
+
+
+def busy_stream() -> list[tuple[str, Record]]:
+    """Running/idle blocks with a slow temperature, then faults one after the other: a heating rise,
+    a stuck flow, a dropped temperature, a channel that joins late."""
+
+    def heat(i: int) -> float:
+        return 0.0 if i < 3600 else min(6.0, (i - 3600) * 0.1)
+
+    out: list[tuple[str, Record]] = []
+    for r in lagged(5200, short_idles_then_a_long_break, heat):
+        if "channels" not in r:
+            out.append((STATE, r))
+            continue
+        i = (r["event_time"] - T0) // 1000
+        temperature, flow = r["channels"]
+        if 4300 <= i < 4500:
+            flow["value"] = 0.2
+        if 4700 <= i < 4760:
+            temperature["value"] = None
+        if i >= 4900:
+            r["channels"].append({"name": "vibration", "value": 1.0 + (i % 5) * 0.01, "unit": "mm/s"})
+        out.append((TELEMETRY, r))
+    return out
+
+
+def outputs(p: AnomalyProcessor, items: list[tuple[str, Record]]) -> list[tuple[list[Emit], list[str]]]:
+    """Per input: what it emitted and which detectors were alarming after it."""
+    return [(p.process_one(topic, r), p.alarming()) for topic, r in items]
+
+
+@pytest.mark.parametrize("cut", [150, 3650, 3700, 4320, 4710, 4890])
+def test_restored_processor_gives_the_next_500_outputs_of_the_uninterrupted_one(cut: int) -> None:
+    items = busy_stream()
+    straight = AnomalyProcessor("m", CONFIG)
+    expected = outputs(straight, items)
+    assert {e.record["detector"] for emits, _ in expected for e in emits} >= {
+        "multivariate-regime", "stuck-sensor", "dropped-sensor",
+    }  # fmt: skip
+    at = next(k for k, (_, r) in enumerate(items) if r["event_time"] >= T0 + cut * 1000)
+    first = AnomalyProcessor("m", CONFIG)
+    outputs(first, items[:at])
+    data = first.snapshot()
+    restarted = AnomalyProcessor("m", CONFIG)
+    restarted.restore(data)
+    assert restarted.snapshot() == data
+    assert outputs(restarted, items[at : at + 500]) == expected[at : at + 500]
+
+
+def test_snapshot_is_strict_json_and_keeps_infinities() -> None:
+    p = AnomalyProcessor("pump-1", CONFIG)
+    run(readings(20), p)  # before calibration: open envelopes (+-inf)
+
+    def no_constants(name: str) -> float:
+        raise AssertionError(f"{name} is not JSON")
+
+    doc = json.loads(p.snapshot(), parse_constant=no_constants)
+    assert (doc["format"], doc["version"], doc["machine_id"]) == ("anomaly", 4, "pump-1")
+    assert doc["config"] == CONFIG.digest()
+    envelope = doc["contexts"][""]["level"]["raw"]  # not calibrated yet: open, -inf to +inf
+    assert (envelope["lo"], envelope["hi"]) == (["-inf", "-inf"], ["inf", "inf"])
+    restarted = AnomalyProcessor("pump-1", CONFIG)
+    restarted.restore(p.snapshot())
+    raw = restarted.contexts[""].level.raw
+    assert (raw.lo, raw.hi) == ([-math.inf] * 2, [math.inf] * 2)
+    assert restarted.snapshot() == p.snapshot()
+
+
+def snapshot_of(machine: str = "pump-1") -> bytes:
+    p = AnomalyProcessor(machine, CONFIG)
+    run(readings(400), p)
+    return p.snapshot()
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda data: data[: len(data) // 2], "not JSON"),
+        (lambda data: b"\xff" + data, "not JSON"),
+        (lambda data: b"[1, 2]", "not a anomaly snapshot"),
+        (lambda data: data.replace(b'"version":4', b'"version":3'), "version 3 is not supported"),
+        (lambda data: data.replace(b'"version":4', b'"version":5'), "version 5 is not supported"),
+        (lambda data: data.replace(b'"format":"anomaly"', b'"format":"alarms"'), "format 'alarms'"),
+        (lambda data: data.replace(b'"episodes"', b'"episodez"'), "damaged"),
+        (lambda data: data.replace(b'"run":', b'"run":"x","_":'), "damaged"),
+    ],
+)
+def test_damaged_or_foreign_snapshot_is_refused(damage: Callable[[bytes], bytes], message: str) -> None:
+    p = AnomalyProcessor("pump-1", CONFIG)
+    records = list(readings(700))
+    run(iter(records[:300]), p)
+    before = p.snapshot()
+    with pytest.raises(SnapshotError, match=message) as refused:
+        p.restore(damage(snapshot_of()))
+    assert "\n" not in str(refused.value)
+    assert p.snapshot() == before  # the state is untouched: the processor goes on as before
+    fresh = AnomalyProcessor("pump-1", CONFIG)
+    run(iter(records[:300]), fresh)
+    assert run(iter(records[300:]), p) == run(iter(records[300:]), fresh)
+
+
+def test_another_machines_snapshot_is_refused() -> None:
+    with pytest.raises(SnapshotError, match="machine 'pump-2'"):
+        AnomalyProcessor("pump-1", CONFIG).restore(snapshot_of("pump-2"))
+
+
+class _WritesAFile:
+    """Unpickling this creates a file: what an attacker with write access to a changelog could send."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Callable[..., object], tuple[object, ...]]:
+        return (Path.touch, (self.path,))
+
+
+def test_a_pickle_is_refused_without_being_unpickled(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps({"format": 3, "config": CONFIG.digest(), "model": _WritesAFile(marker)})
+    assert not marker.exists()
+    p = AnomalyProcessor("pump-1", CONFIG)
+    with pytest.raises(SnapshotError, match=r"pickle.*version 3 or older"):
+        p.restore(payload)
+    with pytest.raises(SnapshotError):
+        p.restore(pickle.dumps(_WritesAFile(marker), protocol=0))  # no protocol header either
+    assert not marker.exists()
+
+
+def test_other_topics_and_time_give_nothing() -> None:
+    p = AnomalyProcessor("pump-1", CONFIG)
+    run(readings(400), p)
+    before = p.snapshot()
+    assert p.process_one(KPIS, {"machine_id": "pump-1", "event_time": T0}) == []
+    assert p.advance(T0 + 10**9) == []
+    assert p.snapshot() == before
+
+
+def test_quantile_is_rivers_bit_for_bit() -> None:
+    # Our P² quantile replaces river.stats.Quantile (a Rust object that only pickles) in snapshots;
+    # the detectors' thresholds must not move by one ulp.
+    rng = random.Random(0)
+    for trial in range(120):
+        q = rng.choice([0.001, 0.01, 0.5, 0.99, 0.999, rng.uniform(0.01, 0.99)])
+        theirs, ours = stats.Quantile(q), Quantile(q)
+        for i in range(rng.randint(1, 1500)):
+            kind = trial % 3
+            if kind == 0:
+                x = rng.gauss(0, 1)
+            elif kind == 1:
+                x = float(rng.randint(0, 3))  # ties
+            else:
+                x = rng.choice([0.0, -0.0, 1e300, -1e300, i * 0.01])  # signed zeros, extremes
+            theirs.update(x)
+            ours.update(x)
+            if i % 97 == 0:
+                ours = Quantile.from_dict(json.loads(json.dumps(ours.to_dict())))
+            a, b = theirs.get(), ours.get()
+            assert a == b and (a is None or b is None or math.copysign(1, a) == math.copysign(1, b)), (
+                trial,
+                i,
+            )

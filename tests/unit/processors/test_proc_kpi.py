@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import itertools
+import json
 from collections import Counter
 from typing import Any
 
@@ -14,11 +15,12 @@ from hypothesis import strategies as st
 import processors.kpi.config
 import processors.kpi.machine
 from processors.base import Emit, Record, derived_id
-from processors.kpi import KpiConfig, KpiError, MachineKpis
+from processors.kpi import KpiConfig, MachineKpis
 from producers.records import EventMapper
 from sim import Simulator, load_factory
 from sim.events import TelemetryEvent
-from twin.errors import ConfigError
+from tests.unit.processors.fleet import Fleet
+from twin.errors import ConfigError, KpiError, SnapshotError
 
 S = 1000  # ms per second: times below read as seconds
 T0 = 1_764_000_000_000  # an hour boundary (epoch ms), so 60 s and 3600 s windows align with it
@@ -59,7 +61,14 @@ def part(
     }
 
 
-def run(kpis: MachineKpis, events: list[tuple[str, Record]], until_s: float | None = None) -> list[Record]:
+def machines(config: KpiConfig | None = None) -> Fleet[MachineKpis]:
+    """One ``MachineKpis`` per machine, as the machine stage keeps them; ``advance`` reaches all."""
+    return Fleet(lambda machine: MachineKpis(machine, config))
+
+
+def run(
+    kpis: MachineKpis | Fleet[MachineKpis], events: list[tuple[str, Record]], until_s: float | None = None
+) -> list[Record]:
     out: list[Emit] = []
     for topic, record in events:
         out += kpis.process_one(topic, record)
@@ -83,7 +92,7 @@ MINUTE = KpiConfig(window_sizes_s=(60,), allowed_lateness_s=0)
 
 
 def test_hand_computed_oee_of_one_minute() -> None:
-    kpis = MachineKpis(MINUTE)
+    kpis = MachineKpis("m1", MINUTE)
     records = run(
         kpis,
         [
@@ -126,7 +135,7 @@ def test_hand_computed_oee_of_one_minute() -> None:
 
 
 def test_record_identity_fits_the_contract() -> None:
-    records = run(MachineKpis(MINUTE), [state(0, "RUNNING", "start")], until_s=60)
+    records = run(MachineKpis("m1", MINUTE), [state(0, "RUNNING", "start")], until_s=60)
     (w,) = records
     expected_id = derived_id("kpi", "MACHINE", "m1", 60, T0)
     assert w["event_id"] == expected_id == w["correlation_id"]
@@ -141,7 +150,7 @@ def test_record_validates_against_the_avro_schema() -> None:
 
     schema = load_schema("kpi_window").parsed
     records = run(
-        MachineKpis(MINUTE),
+        MachineKpis("m1", MINUTE),
         [
             state(0, "RUNNING", "start"),
             part(5),
@@ -156,7 +165,7 @@ def test_record_validates_against_the_avro_schema() -> None:
 
 
 def test_state_interval_spanning_windows_is_split_and_repair_counted_where_it_ends() -> None:
-    kpis = MachineKpis(KpiConfig(window_sizes_s=(60, 3600), allowed_lateness_s=0))
+    kpis = MachineKpis("m1", KpiConfig(window_sizes_s=(60, 3600), allowed_lateness_s=0))
     records = run(
         kpis,
         [
@@ -182,7 +191,7 @@ def test_state_interval_spanning_windows_is_split_and_repair_counted_where_it_en
 
 def test_mtbf_and_mttr_count_failures_not_maintenance() -> None:
     records = run(
-        MachineKpis(MINUTE),
+        MachineKpis("m1", MINUTE),
         [
             state(0, "RUNNING", "start"),
             state(10, "DOWN", "breakdown", "RUNNING"),
@@ -204,7 +213,7 @@ def test_mtbf_and_mttr_count_failures_not_maintenance() -> None:
 
 def test_a_down_that_changes_reason_is_one_failure() -> None:
     records = run(
-        MachineKpis(MINUTE),
+        MachineKpis("m1", MINUTE),
         [
             state(0, "RUNNING", "start"),
             state(10, "DOWN", "breakdown", "RUNNING"),
@@ -224,7 +233,7 @@ def test_starved_and_blocked_are_run_time_and_configurable() -> None:
         state(40, "BLOCKED", "downstream_full", "STARVED"),
         part(20, ideal=10.0),
     ]
-    default = run(MachineKpis(MINUTE), events, until_s=60)[0]
+    default = run(MachineKpis("m1", MINUTE), events, until_s=60)[0]
     # Starved/blocked time stays in run time: availability 1, the loss shows in performance 10/60.
     assert (default["availability"], default["performance"]) == (1.0, pytest.approx(10 / 60))
     strict = KpiConfig(
@@ -232,22 +241,22 @@ def test_starved_and_blocked_are_run_time_and_configurable() -> None:
         allowed_lateness_s=0,
         unplanned_stop_states=frozenset({"DOWN", "STARVED", "BLOCKED"}),
     )
-    w = run(MachineKpis(strict), events, until_s=60)[0]
+    w = run(MachineKpis("m1", strict), events, until_s=60)[0]
     assert (w["availability"], w["performance"], w["failures"]) == (pytest.approx(20 / 60), 0.5, 0)
 
 
 def test_setup_can_be_configured_as_planned_stop() -> None:
     events = [state(0, "RUNNING", "start"), state(30, "SETUP", "changeover", "RUNNING")]
-    assert run(MachineKpis(MINUTE), events, until_s=60)[0]["availability"] == 0.5
+    assert run(MachineKpis("m1", MINUTE), events, until_s=60)[0]["availability"] == 0.5
     planned_setup = KpiConfig(
         window_sizes_s=(60,), allowed_lateness_s=0, planned_stop_states=frozenset({"SETUP"})
     )
-    w = run(MachineKpis(planned_setup), events, until_s=60)[0]
+    w = run(MachineKpis("m1", planned_setup), events, until_s=60)[0]
     assert (w["planned_time_s"], w["availability"]) == (30.0, 1.0)
 
 
 def test_zero_planned_time_and_zero_parts() -> None:
-    records = run(MachineKpis(MINUTE), [state(-5, "IDLE", "planned_break")], until_s=60)
+    records = run(MachineKpis("m1", MINUTE), [state(-5, "IDLE", "planned_break")], until_s=60)
     w = window(records, 0)
     assert (w["planned_time_s"], w["run_time_s"], w["availability"], w["performance"], w["oee"]) == (
         0.0,
@@ -265,7 +274,7 @@ def test_zero_planned_time_and_zero_parts() -> None:
 
 
 def test_time_before_the_first_state_report_is_not_planned() -> None:
-    records = run(MachineKpis(MINUTE), [part(10), state(20, "RUNNING", "start")], until_s=60)
+    records = run(MachineKpis("m1", MINUTE), [part(10), state(20, "RUNNING", "start")], until_s=60)
     w = window(records, 0)
     assert (w["planned_time_s"], w["run_time_s"], w["total_count"]) == (40.0, 40.0, 1)
 
@@ -273,7 +282,7 @@ def test_time_before_the_first_state_report_is_not_planned() -> None:
 def test_performance_is_clamped_to_one() -> None:
     # Parts finish in a window whose run time was mostly in the previous one: 3 x 30 s in 60 s.
     records = run(
-        MachineKpis(MINUTE),
+        MachineKpis("m1", MINUTE),
         [state(0, "RUNNING", "start"), part(1, ideal=30), part(2, ideal=30), part(3, ideal=30)],
         until_s=60,
     )
@@ -282,7 +291,7 @@ def test_performance_is_clamped_to_one() -> None:
 
 
 def test_events_beyond_lateness_are_counted_late_not_in_figures() -> None:
-    kpis = MachineKpis(KpiConfig(window_sizes_s=(60,), allowed_lateness_s=30))
+    kpis = MachineKpis("m1", KpiConfig(window_sizes_s=(60,), allowed_lateness_s=30))
     out = run(kpis, [state(0, "RUNNING", "start"), part(10), part(50), part(80)])
     assert out == []  # [0,60) closes at 60 + 30 s
     out = run(kpis, [part(95)])  # watermark 95 >= 90: [0,60) closes
@@ -296,7 +305,7 @@ def test_events_beyond_lateness_are_counted_late_not_in_figures() -> None:
 
 
 def test_late_for_minutes_still_counts_in_the_hour() -> None:
-    kpis = MachineKpis(KpiConfig(window_sizes_s=(60, 3600), allowed_lateness_s=0))
+    kpis = MachineKpis("m1", KpiConfig(window_sizes_s=(60, 3600), allowed_lateness_s=0))
     run(kpis, [state(0, "RUNNING", "start"), part(10), part(70)])
     out = run(kpis, [part(30)], until_s=3600)
     assert window(out, 60)["late_events"] == 1
@@ -314,13 +323,13 @@ def test_out_of_order_within_lateness_equals_in_order() -> None:
         state(70, "RUNNING", "jam_cleared", "DOWN"),
         part(80),
     ]
-    in_order = run(MachineKpis(config), events, until_s=500)
-    shuffled = run(MachineKpis(config), [events[i] for i in (1, 3, 0, 5, 2, 4)], until_s=500)
+    in_order = run(MachineKpis("m1", config), events, until_s=500)
+    shuffled = run(MachineKpis("m1", config), [events[i] for i in (1, 3, 0, 5, 2, 4)], until_s=500)
     assert shuffled == in_order
 
 
 def test_an_earlier_event_within_lateness_opens_an_earlier_window() -> None:
-    kpis = MachineKpis(KpiConfig(window_sizes_s=(60,), allowed_lateness_s=45))
+    kpis = MachineKpis("m1", KpiConfig(window_sizes_s=(60,), allowed_lateness_s=45))
     out = run(kpis, [state(61, "DOWN", "jam"), state(59, "RUNNING", "start")], until_s=180)
     assert [(r["window_start"], r["run_time_s"], r["late_events"]) for r in out] == [
         (T0, 1.0, 0),  # unknown 0-59 s, RUNNING 59-60 s
@@ -329,7 +338,7 @@ def test_an_earlier_event_within_lateness_opens_an_earlier_window() -> None:
 
 
 def test_a_late_change_older_than_the_carried_state_is_superseded() -> None:
-    kpis = MachineKpis(MINUTE)
+    kpis = MachineKpis("m1", MINUTE)
     run(kpis, [state(0, "RUNNING", "start"), state(70, "DOWN", "breakdown", "RUNNING")], until_s=120)
     out = run(kpis, [state(30, "RUNNING", "resumed", "STARVED")], until_s=180)
     assert [(r["run_time_s"], r["late_events"]) for r in out] == [(0.0, 1)]  # still DOWN
@@ -339,18 +348,18 @@ def test_same_millisecond_changes_follow_their_previous_links() -> None:
     a = state(30, "SETUP", "changeover", "RUNNING")
     b = state(30, "IDLE", "planned_break", "SETUP")
     for order in ([a, b], [b, a]):
-        (w,) = run(MachineKpis(MINUTE), [state(0, "RUNNING", "start"), *order], until_s=60)
+        (w,) = run(MachineKpis("m1", MINUTE), [state(0, "RUNNING", "start"), *order], until_s=60)
         assert (w["planned_time_s"], w["run_time_s"]) == (30.0, 30.0)
 
 
 def test_redelivered_event_is_counted_once() -> None:
     p = part(10)
-    (w,) = run(MachineKpis(MINUTE), [state(0, "RUNNING", "start"), p, p], until_s=60)
+    (w,) = run(MachineKpis("m1", MINUTE), [state(0, "RUNNING", "start"), p, p], until_s=60)
     assert (w["total_count"], w["late_events"]) == (1, 0)
 
 
 def test_advance_closes_silent_machines_and_process_one_only_its_own() -> None:
-    kpis = MachineKpis(MINUTE)
+    kpis = machines(MINUTE)
     run(kpis, [state(0, "RUNNING", "start", m="a"), state(0, "RUNNING", "start", m="b")])
     out = run(kpis, [part(200, m="a")])
     assert {r["scope_id"] for r in out} == {"a"} and len(out) == 3
@@ -363,7 +372,7 @@ def test_advance_closes_silent_machines_and_process_one_only_its_own() -> None:
 
 
 def test_a_new_machine_behind_the_watermark_starts_at_the_first_open_window() -> None:
-    kpis = MachineKpis(MINUTE)
+    kpis = MachineKpis("m1", MINUTE)
     kpis.advance(T0 + 600 * S)
     assert run(kpis, [state(30, "DOWN", "breakdown")]) == []
     out = run(kpis, [], until_s=660)
@@ -371,19 +380,34 @@ def test_a_new_machine_behind_the_watermark_starts_at_the_first_open_window() ->
     assert len(out) == 1 and w["late_events"] == 1 and w["availability"] == 0.0
 
 
-def test_bad_input_raises_kpi_error() -> None:
-    kpis = MachineKpis()
-    with pytest.raises(KpiError, match="topic"):
-        kpis.process_one("factory.telemetry", state(0, "RUNNING")[1])
+def test_bad_input_raises_kpi_error_and_a_bad_snapshot_a_snapshot_error() -> None:
+    kpis = MachineKpis("m1")
+    assert kpis.process_one("factory.telemetry", state(0, "RUNNING")[1]) == []  # not a KPI input
     bad = dict(state(0, "RUNNING")[1], event_time="yesterday")
     with pytest.raises(KpiError, match="event_time"):
         kpis.process_one("factory.state", bad)
-    with pytest.raises(KpiError, match="unknown machine"):
-        kpis.snapshot("nope")
-    with pytest.raises(KpiError, match="format"):
-        kpis.restore("m1", b'{"format": 99}')
-    with pytest.raises(KpiError, match="unreadable"):
-        kpis.restore("m1", b"not json")
+    with pytest.raises(SnapshotError, match="format 99"):
+        kpis.restore(b'{"format": 99}')
+    with pytest.raises(SnapshotError, match="version 7"):
+        kpis.restore(b'{"format": "machine-kpis", "version": 7}')
+    with pytest.raises(SnapshotError, match="not JSON"):
+        kpis.restore(b"not json")
+    with pytest.raises(SnapshotError, match="damaged"):
+        kpis.restore(b'{"format": "machine-kpis", "version": 1}')
+
+
+def test_a_snapshot_from_before_the_versioned_format_names_is_read() -> None:
+    """Before, KPI snapshots said ``{"format": 1, "kind": "machine-kpis"}``, with the same fields."""
+    events = [state(0, "RUNNING", "start"), part(10), part(70)]
+    original = MachineKpis("m1", MINUTE)
+    run(original, events)
+    doc = json.loads(original.snapshot())
+    doc.update({"format": 1, "kind": "machine-kpis"})
+    del doc["version"]
+    restored = MachineKpis("m1", MINUTE)
+    restored.restore(json.dumps(doc).encode())
+    assert restored.snapshot() == original.snapshot()
+    assert run(restored, [part(130)], until_s=200) == run(original, [part(130)], until_s=200)
 
 
 @pytest.mark.parametrize(
@@ -469,7 +493,7 @@ def test_property_out_of_order_within_lateness_gives_in_order_figures(
     end = T0 + 2_000 * S
 
     def outputs(order: list[int]) -> list[Record]:
-        kpis = MachineKpis(config)
+        kpis = machines(config)
         out = [r for i in order for r in (e.record for e in kpis.process_one(*events[i]))]
         out += [e.record for e in kpis.advance(end)]
         return sorted(out, key=lambda r: (r["scope_id"], r["window_size_s"], r["window_start"]))
@@ -500,13 +524,12 @@ def test_snapshot_restore_gives_identical_outputs() -> None:
     half = len(events) // 2
     stale = dict(events[3][1], event_id="stale-redelivery-with-new-id")
     events.insert(half - 1, (events[3][0], stale))
-    original = MachineKpis(config)
+    original = machines(config)
     run(original, events[:half])
     original.advance(int(events[half][1]["event_time"]) - 300 * S)
-    restored = MachineKpis(config)
-    for machine_id in original.machine_ids:
-        restored.restore(machine_id, original.snapshot(machine_id))
-        assert restored.snapshot(machine_id) == original.snapshot(machine_id)
+    restored = machines(config)
+    restored.restore(original.snapshots())
+    assert restored.snapshots() == original.snapshots()
     rest = events[half:]
     rest.insert(10, events[5])  # a redelivery of an old event: late for every window
     assert run(restored, rest, until_s=(end - T0) / S + 200) == run(
@@ -518,7 +541,7 @@ def test_simulator_hours_count_every_part_with_plausible_oee() -> None:
     events, start, end = sim_events(4.0)
     produced = Counter(r["machine_id"] for topic, r in events if topic == "factory.production")
     good = Counter(r["machine_id"] for topic, r in events if topic == "factory.production" and r["good"])
-    kpis = MachineKpis()  # 60 s and 3600 s windows, default lateness
+    kpis = machines()  # 60 s and 3600 s windows, default lateness
     records = run(kpis, events, until_s=(end - start) / S + KpiConfig().allowed_lateness_s)
     hours = [r for r in records if r["window_size_s"] == 3600]
     assert len(hours) == 4 * len(produced)

@@ -7,14 +7,16 @@ from collections import Counter
 import pytest
 
 from processors.base import Emit, Record, derived_id
-from processors.kpi import Figures, KpiConfig, KpiError, LineKpis, MachineKpis
+from processors.kpi import Figures, KpiConfig, LineKpis, MachineKpis
 from producers.records import EventMapper
 from sim import Simulator, load_factory
 from sim.events import TelemetryEvent
+from tests.unit.processors.fleet import Fleet
+from twin.errors import KpiError, SnapshotError
 
 T0 = 1_764_000_000_000
 HOUR = 3_600_000
-LAYOUT = {"line-1": ["a", "b", "c"]}
+LAYOUT = ["a", "b", "c"]
 CONFIG = KpiConfig(window_sizes_s=(3600,), allowed_lateness_s=60)
 
 
@@ -59,13 +61,13 @@ def hour_of_three(start: int = T0) -> dict[str, Record]:
 def feed(kpis: LineKpis, records: list[Record]) -> list[Record]:
     out: list[Emit] = []
     for r in records:
-        out += kpis.process_one(r)
+        out += kpis.process_one("twin.kpis", r)
     assert all(e.topic == "twin.kpis" and e.key == "line-1" for e in out)
     return [e.record for e in out]
 
 
 def test_hand_computed_line_oee_with_layout_is_emitted_when_every_machine_reported() -> None:
-    kpis = LineKpis(CONFIG, LAYOUT)
+    kpis = LineKpis("line-1", CONFIG, LAYOUT)
     windows = hour_of_three()
     assert feed(kpis, [windows["a"], windows["b"]]) == []
     (w,) = feed(kpis, [windows["c"]])  # complete: no need to wait for the watermark
@@ -87,7 +89,7 @@ def test_hand_computed_line_oee_with_layout_is_emitted_when_every_machine_report
 
 
 def test_without_layout_the_line_is_measured_at_its_constraint() -> None:
-    kpis = LineKpis(CONFIG)
+    kpis = LineKpis("line-1", CONFIG)
     windows = hour_of_three()
     # No layout and no previous window: wait for every machine's watermark to pass end + lateness.
     assert feed(kpis, list(windows.values())) == []
@@ -106,7 +108,7 @@ def test_without_layout_the_line_is_measured_at_its_constraint() -> None:
 
 
 def test_missing_exit_falls_back_to_the_constraint() -> None:
-    kpis = LineKpis(CONFIG, LAYOUT)
+    kpis = LineKpis("line-1", CONFIG, LAYOUT)
     windows = hour_of_three()
     feed(kpis, [windows["a"], windows["b"]])
     (w,) = [e.record for e in kpis.advance(T0 + HOUR + 60_000)]
@@ -114,7 +116,7 @@ def test_missing_exit_falls_back_to_the_constraint() -> None:
 
 
 def test_the_slowest_machine_holds_the_line_watermark() -> None:
-    kpis = LineKpis(CONFIG, LAYOUT)
+    kpis = LineKpis("line-1", CONFIG, LAYOUT)
     first = hour_of_three()
     feed(kpis, [first["a"], first["b"]])
     # a and b are two hours further; c has not reported its first hour yet: nothing may close.
@@ -126,7 +128,7 @@ def test_the_slowest_machine_holds_the_line_watermark() -> None:
 
 
 def test_late_machine_window_is_counted_in_the_next_line_window() -> None:
-    kpis = LineKpis(CONFIG, LAYOUT)
+    kpis = LineKpis("line-1", CONFIG, LAYOUT)
     first = hour_of_three()
     feed(kpis, [first["a"], first["b"]])
     kpis.advance(T0 + HOUR + 60_000)  # closes hour 0 without c
@@ -142,37 +144,37 @@ def test_arrival_order_of_machine_windows_does_not_change_figures() -> None:
     windows = list(hour_of_three().values())
     results = []
     for order in ([0, 1, 2], [2, 1, 0], [1, 2, 0]):
-        results.append(feed(LineKpis(CONFIG, LAYOUT), [windows[i] for i in order]))
+        results.append(feed(LineKpis("line-1", CONFIG, LAYOUT), [windows[i] for i in order]))
     assert results[0] == results[1] == results[2] and len(results[0]) == 1
 
 
 def test_sizes_are_independent_windows() -> None:
-    kpis = LineKpis(KpiConfig(window_sizes_s=(60, 3600), allowed_lateness_s=0), {"line-1": ["a"]})
+    kpis = LineKpis("line-1", KpiConfig(window_sizes_s=(60, 3600), allowed_lateness_s=0), ["a"])
     out = feed(kpis, [machine_window("a", T0, size_ms=60_000), machine_window("a", T0)])
     assert [(r["window_size_s"], r["window_start"]) for r in out] == [(60, T0), (3600, T0)]
 
 
-def test_bad_input_raises_kpi_error() -> None:
-    kpis = LineKpis()
-    line_record = dict(machine_window("a"), scope="LINE")
-    with pytest.raises(KpiError, match="scope"):
-        kpis.process_one(line_record)
-    with pytest.raises(KpiError, match="unknown line"):
-        kpis.snapshot("line-9")
-    with pytest.raises(KpiError, match="format"):
-        kpis.restore("line-1", b'{"format": 1, "kind": "machine-kpis"}')
+def test_bad_input_raises_kpi_error_and_line_windows_are_not_inputs() -> None:
+    kpis = LineKpis("line-1", CONFIG, LAYOUT)
+    before = kpis.snapshot()
+    assert kpis.process_one("twin.kpis", dict(machine_window("a"), scope="LINE")) == []
+    assert kpis.snapshot() == before  # its own output fed back changes nothing
+    with pytest.raises(KpiError, match="window_start"):
+        kpis.process_one("twin.kpis", dict(machine_window("a"), window_start=None))
+    with pytest.raises(SnapshotError, match="line-kpis"):
+        kpis.restore(b'{"format": 1, "kind": "machine-kpis"}')  # a machine's, not a line's
 
 
 def test_snapshot_restore_gives_identical_outputs() -> None:
     records = [r for k in range(4) for r in hour_of_three(T0 + k * HOUR).values()]
     records.insert(7, machine_window("a", T0 - HOUR))  # far too late: pending late count in the snapshot
     for layout in (LAYOUT, None):
-        original = LineKpis(CONFIG, layout)
+        original = LineKpis("line-1", CONFIG, layout)
         feed(original, records[:5])
         original.advance(T0 + HOUR + 30_000)
-        restored = LineKpis(CONFIG, layout)
-        restored.restore("line-1", original.snapshot("line-1"))
-        assert restored.snapshot("line-1") == original.snapshot("line-1")
+        restored = LineKpis("line-1", CONFIG, layout)
+        restored.restore(original.snapshot())
+        assert restored.snapshot() == original.snapshot()
         rest = records[5:]
         assert feed(restored, rest) == feed(original, rest)
         assert restored.advance(T0 + 9 * HOUR) == original.advance(T0 + 9 * HOUR)
@@ -182,7 +184,7 @@ def test_simulated_line_output_is_the_last_station_good_parts() -> None:
     sim = Simulator(load_factory(), seed=5, start_time_ms=T0)
     end = T0 + 3 * HOUR
     mapper = EventMapper(5)
-    machines = MachineKpis()
+    machines = Fleet(MachineKpis)
     machine_windows: list[Record] = []
     good_out = Counter[int]()
     for event in sim.run(end - 1):
@@ -193,9 +195,9 @@ def test_simulated_line_output_is_the_last_station_good_parts() -> None:
             good_out[(event.time_ms - T0) // HOUR] += 1
         machine_windows += [e.record for e in machines.process_one(o.topic, o.record)]
     machine_windows += [e.record for e in machines.advance(end + 120_000)]
-    layout = {"line-1": [s.id for s in sim.factory.lines[0].stations]}
-    lines = LineKpis(lines=layout)
-    out = [e.record for r in machine_windows for e in lines.process_one(r)]
+    layout = [s.id for s in sim.factory.lines[0].stations]
+    lines = LineKpis("line-1", stations=layout)
+    out = [e.record for r in machine_windows for e in lines.process_one("twin.kpis", r)]
     out += [e.record for e in lines.advance(end + 120_000)]
     hours = sorted((r for r in out if r["window_size_s"] == 3600), key=lambda r: r["window_start"])
     assert [r["good_count"] for r in hours] == [good_out[h] for h in range(3)]

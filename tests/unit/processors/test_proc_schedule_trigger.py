@@ -7,10 +7,12 @@ from fastavro.validation import validate
 
 from processors.alarms import AlarmEngine, AlarmRules
 from processors.base import Record, derived_id
-from processors.schedule_trigger import ScheduleTrigger, ScheduleTriggerConfig, SnapshotError
+from processors.schedule_trigger import ScheduleTrigger, ScheduleTriggerConfig
 from producers.records import EventMapper
 from schemas.loader import load_schema
 from sim import Simulator, load_factory
+from tests.unit.processors.fleet import Fleet
+from twin.errors import SnapshotError
 
 T0 = 1_764_000_000_000
 LINE = ["cut", "bend", "pack"]
@@ -81,7 +83,7 @@ def flow(n_parts: int, start: float = 0) -> list[tuple[str, Record]]:
 
 
 def test_a_machine_going_down_asks_once_for_a_plan_of_the_work_in_progress() -> None:
-    trigger = ScheduleTrigger(ScheduleTriggerConfig(horizon_s=1800, cycle_alpha=1.0))
+    trigger = ScheduleTrigger("line-1", ScheduleTriggerConfig(horizon_s=1800, cycle_alpha=1.0))
     items = flow(3)
     # p10 finished at cut only, p11 at cut and bend, p12 scrapped at bend: two parts waiting.
     items += [
@@ -103,7 +105,7 @@ def test_a_machine_going_down_asks_once_for_a_plan_of_the_work_in_progress() -> 
     )
     assert request["correlation_id"] == down["correlation_id"] and request["event_time"] == ms(500)
     assert request["source"] == "processor:schedule-trigger" and request["horizon_s"] == 1800.0
-    assert trigger.order("line-1") == LINE
+    assert trigger.order() == LINE
     # Furthest along first; processing times are the latest observed cycles (alpha 1).
     assert request["jobs"] == [
         {"job_id": "p11", "priority": 2, "due_time": None, "processing_time_s": {"pack": 20.0}},
@@ -122,7 +124,7 @@ def test_a_machine_going_down_asks_once_for_a_plan_of_the_work_in_progress() -> 
 
 
 def test_expected_repair_end_comes_from_the_observed_mean_time_to_repair() -> None:
-    trigger = ScheduleTrigger(ScheduleTriggerConfig(line_order={"line-1": LINE}))
+    trigger = ScheduleTrigger("line-1", ScheduleTriggerConfig(line_order={"line-1": LINE}))
     items = [
         ("factory.state", state("bend", 0, "DOWN")),
         ("factory.state", state("bend", 100, "RUNNING")),
@@ -151,7 +153,7 @@ def test_expected_repair_end_comes_from_the_observed_mean_time_to_repair() -> No
 
 
 def test_a_critical_alarm_asks_once_and_not_again_when_it_escalates_or_is_acknowledged() -> None:
-    trigger = ScheduleTrigger(ScheduleTriggerConfig(line_order={"line-1": LINE}, backlog=2))
+    trigger = ScheduleTrigger("line-1", ScheduleTriggerConfig(line_order={"line-1": LINE}, backlog=2))
     items = [
         ("twin.alarms", alarm("cut", 10, "a1", "MAJOR")),
         ("twin.alarms", alarm("cut", 20, "a1", "CRITICAL")),
@@ -169,7 +171,7 @@ def test_a_critical_alarm_asks_once_and_not_again_when_it_escalates_or_is_acknow
 
 
 def test_a_critical_alarm_about_a_stop_already_reported_is_the_same_incident() -> None:
-    trigger = ScheduleTrigger()
+    trigger = ScheduleTrigger("line-1")
     items = [
         ("factory.state", state("bend", 0, "DOWN", "jam")),
         ("twin.alarms", alarm("bend", 600, "down-alarm", "CRITICAL")),
@@ -185,23 +187,24 @@ def test_snapshot_and_restore_give_the_same_requests() -> None:
         ("factory.state", state("bend", 510, "DOWN")),
     ]
     items += [("factory.state", state("bend", 600, "RUNNING")), ("factory.state", state("pack", 700, "DOWN"))]
-    whole = run(ScheduleTrigger(), items)
-    first = ScheduleTrigger()
+    whole = run(ScheduleTrigger("line-1"), items)
+    first = ScheduleTrigger("line-1")
     before = run(first, items[:13])
-    second = ScheduleTrigger()
-    second.restore("line-1", first.snapshot("line-1"))
-    assert second.snapshot("line-1") == first.snapshot("line-1")
+    second = ScheduleTrigger("line-1")
+    second.restore(first.snapshot())
+    assert second.snapshot() == first.snapshot()
     assert before + run(second, items[13:]) == whole
     assert len(whole) == 2
     with pytest.raises(SnapshotError):
-        second.restore("line-1", b"[]")
+        second.restore(b"[]")
 
 
 def test_on_the_simulated_line_the_jam_gives_one_request_with_the_line_in_order() -> None:
     sim = Simulator(load_factory(), seed=1, start_time_ms=T0)
     mapper = EventMapper(seed=1)
-    engine = AlarmEngine(AlarmRules.default())
-    trigger = ScheduleTrigger()
+    rules = AlarmRules.default()
+    engine = Fleet(lambda machine: AlarmEngine(machine, rules))
+    trigger = ScheduleTrigger("line-1")
     requests = []
     for event in sim.run(until_ms=T0 + 7_200_000):
         o = mapper.map(event)

@@ -8,8 +8,9 @@ import pytest
 from fastavro.validation import validate
 
 from processors.base import Record, derived_id
-from processors.twin_state import SnapshotError, TwinStateConfig, TwinStateTracker
+from processors.twin_state import TwinStateConfig, TwinStateTracker
 from schemas.loader import load_schema
+from twin.errors import SnapshotError
 
 T0 = 1_764_000_000_000
 
@@ -84,7 +85,7 @@ def run(tracker: TwinStateTracker, items: list[tuple[str, Record]]) -> list[Reco
 
 
 def test_telemetry_is_published_at_most_once_per_interval_but_state_changes_at_once() -> None:
-    tracker = TwinStateTracker(TwinStateConfig(min_interval_s=1.0))
+    tracker = TwinStateTracker("weld-1", TwinStateConfig(min_interval_s=1.0))
     readings = [("factory.telemetry", telemetry("weld-1", i * 0.2, temperature=50 + i)) for i in range(11)]
     out = run(tracker, readings)
     assert [r["event_time"] for r in out] == [ms(0), ms(1), ms(2)]
@@ -93,13 +94,13 @@ def test_telemetry_is_published_at_most_once_per_interval_but_state_changes_at_o
     assert [(r["state"], r["state_since"]) for r in out] == [("DOWN", ms(2.1))]
     # Throttled values still show in current(), and go out with the next published update.
     run(tracker, [("factory.telemetry", telemetry("weld-1", 2.5, temperature=70.0))])
-    current = tracker.current("weld-1")
+    current = tracker.current()
     assert current is not None and current["signals"][0]["value"] == 70.0
     assert tracker.stats["throttled"] == 9
 
 
 def test_record_shape_ids_and_correlation() -> None:
-    tracker = TwinStateTracker()
+    tracker = TwinStateTracker("weld-1")
     first = telemetry("weld-1", 0, temperature=50.0, power=7.5)
     (record,) = run(tracker, [("factory.telemetry", first)])
     assert record["event_id"] == derived_id("twin-state", "weld-1", first["event_id"])
@@ -110,11 +111,11 @@ def test_record_shape_ids_and_correlation() -> None:
     assert record["machine_type"] == "welder" and record["line_id"] == "line-1"
     assert [s["name"] for s in record["signals"]] == ["temperature", "power"]
     assert record["oee"] is None and record["parts_good"] == record["parts_scrap"] == 0
-    assert tracker.current("cnc-9") is None
+    assert TwinStateTracker("cnc-9").current() is None  # nothing heard of it yet
 
 
 def test_the_alarm_list_follows_raise_escalate_ack_and_clear() -> None:
-    tracker = TwinStateTracker(TwinStateConfig(min_interval_s=60))
+    tracker = TwinStateTracker("weld-1", TwinStateConfig(min_interval_s=60))
     run(tracker, [("factory.telemetry", telemetry("weld-1", 0, temperature=50.0))])
     steps = [
         alarm("weld-1", 1, "a1", "ACTIVE_UNACK"),
@@ -138,7 +139,7 @@ def test_the_alarm_list_follows_raise_escalate_ack_and_clear() -> None:
 
 
 def test_oee_of_the_latest_closed_window_of_the_shortest_size() -> None:
-    tracker = TwinStateTracker(TwinStateConfig(min_interval_s=3600))
+    tracker = TwinStateTracker("weld-1", TwinStateConfig(min_interval_s=3600))
     run(tracker, [("factory.telemetry", telemetry("weld-1", 0, temperature=50.0))])
     out = run(
         tracker,
@@ -153,7 +154,7 @@ def test_oee_of_the_latest_closed_window_of_the_shortest_size() -> None:
         ],
     )
     assert [r["oee"] for r in out] == [0.5, 0.8, 0.75]
-    fixed = TwinStateTracker(TwinStateConfig(oee_window_s=3600))
+    fixed = TwinStateTracker("weld-1", TwinStateConfig(oee_window_s=3600))
     out = run(
         fixed, [("twin.kpis", kpi("weld-1", 60, 0.8)), ("twin.kpis", kpi("weld-1", 3600, 0.6, size_s=3600))]
     )
@@ -161,7 +162,7 @@ def test_oee_of_the_latest_closed_window_of_the_shortest_size() -> None:
 
 
 def test_parts_are_counted_and_published_with_the_telemetry_throttle() -> None:
-    tracker = TwinStateTracker(TwinStateConfig(min_interval_s=10))
+    tracker = TwinStateTracker("weld-1", TwinStateConfig(min_interval_s=10))
     out = run(
         tracker,
         [
@@ -183,13 +184,17 @@ def test_snapshot_and_restore_continue_identically() -> None:
         *[("factory.telemetry", telemetry("weld-1", 6 + i * 0.5, temperature=60.0 + i)) for i in range(10)],
         ("twin.alarms", alarm("weld-1", 11.2, "a1", "CLEARED_UNACK")),
     ]
-    whole = run(TwinStateTracker(), items)
-    first = TwinStateTracker()
+    whole = run(TwinStateTracker("weld-1"), items)
+    first = TwinStateTracker("weld-1")
     before = run(first, items[:13])
-    second = TwinStateTracker()
-    second.restore("weld-1", first.snapshot("weld-1"))
-    assert second.snapshot("weld-1") == first.snapshot("weld-1")
-    assert second.current("weld-1") == first.current("weld-1")
+    second = TwinStateTracker("weld-1")
+    second.restore(first.snapshot())
+    assert second.snapshot() == first.snapshot()
+    assert second.current() == first.current()
     assert before + run(second, items[13:]) == whole
-    with pytest.raises(SnapshotError):
-        second.restore("weld-1", b'{"format": "factory-twin/alarms", "version": 1}')
+    with pytest.raises(SnapshotError, match="'alarms'"):
+        second.restore(b'{"format": "alarms", "version": 2}')
+    # Snapshots written before the format names were shortened are read as version 1.
+    old = TwinStateTracker("weld-1")
+    old.restore(first.snapshot().replace(b'"format":"twin-state"', b'"format":"factory-twin/twin-state"'))
+    assert old.current() == first.current()

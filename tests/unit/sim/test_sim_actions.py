@@ -10,12 +10,12 @@ from sim import (
     Pause,
     Resume,
     SimEvent,
-    SimulationError,
     Simulator,
     StartMaintenance,
     StateChangeEvent,
 )
 from tests.unit.sim.sim_trace import MINUTE_MS, T0, layout, parts, state_at, states
+from twin.errors import SimulationError
 
 
 def line_sim() -> Simulator:

@@ -14,12 +14,12 @@ from sim import (
     FaultSpec,
     ScenarioSpec,
     SimEvent,
-    SimulationError,
     Simulator,
     StartMaintenance,
     load_factory,
 )
 from tests.unit.sim.sim_trace import HOUR_MS, MINUTE_MS, T0, channel, layout, mean, parts, run, states, values
+from twin.errors import SimulationError
 
 SEED = 11
 TWO_HOURS = 2 * HOUR_MS

@@ -22,13 +22,13 @@ from sim import (
     FactorySpec,
     PartProducedEvent,
     SimEvent,
-    SimulationError,
     Simulator,
     StateChangeEvent,
     TelemetryEvent,
     load_factory,
 )
 from tests.unit.sim.sim_trace import HOUR_MS, MINUTE_MS, T0, layout, run
+from twin.errors import SimulationError
 
 STATES = {"RUNNING", "IDLE", "STARVED", "BLOCKED", "DOWN", "SETUP"}
 

@@ -135,7 +135,9 @@ def alarm(status: str, t: int, machine: str = "cnc-1", alarm_id: str = ALARM_ID)
             "acked_by": "op-7" if acked else None,
             "clear_time": t if cleared else None,
             "cleared_by": "rule" if cleared else None,
-            "value": 7.5,
+            "value": 7.5,  # what raised it: kept for the alarm's life
+            "peak_value": 9.1,
+            "clear_value": 2.28 if cleared else None,
             "message": "vibration above 7 mm/s",
         },
     )

@@ -72,7 +72,9 @@ def alarm(
             "acked_by": "operator-7" if acked else None,
             "clear_time": at if cleared else None,
             "cleared_by": "rule" if cleared else None,
-            "value": 41.5,
+            "value": 41.5,  # what raised it: kept for the alarm's life
+            "peak_value": 38.0,  # low-pressure alarm: the worst value is the lowest
+            "clear_value": 46.2 if cleared else None,
             "message": message,
             "details": {"signal": "pressure_bar", "threshold": "45"},
         },

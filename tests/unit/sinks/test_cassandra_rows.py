@@ -13,6 +13,7 @@ from cassandra.query import UNSET_VALUE
 
 from sinks.cassandra import CassandraSink, load_migrations, rows
 from tests.unit.sinks import cassandra_samples as sample
+from twin.errors import MappingError
 
 SAMPLES: dict[str, Callable[[], dict[str, Any]]] = {
     "factory.telemetry": sample.telemetry,
@@ -41,13 +42,25 @@ def test_every_write_binds_exactly_the_markers_of_its_statement(topic: str) -> N
 
 
 def _table_columns() -> dict[str, set[str]]:
+    """Every table's columns after all migrations: CREATE TABLE, then ALTER TABLE ... ADD."""
     text = "\n".join(m.text for m in load_migrations())
     tables: dict[str, set[str]] = {}
     for name, body in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\n\)", text, re.S):
         tables[name] = {
             ln.split()[0] for ln in body.strip().splitlines() if not ln.strip().startswith("PRIMARY")
         }
+    for name, added in re.findall(r"ALTER TABLE (\w+) ADD IF NOT EXISTS \(([^)]*)\)", text):
+        tables[name] |= {column.split()[0] for column in added.split(",")}
     return tables
+
+
+def _columns(statement: str, params: tuple[Any, ...]) -> dict[str, Any]:
+    """The values an INSERT binds, by column name (and ``USING TIMESTAMP`` as ``timestamp``)."""
+    m = re.match(r"INSERT INTO \{ks\}\.\w+ \(([^)]*)\)", rows.STATEMENTS[statement])
+    assert m is not None
+    names = [c.strip() for c in m.group(1).split(",")] + ["timestamp"]
+    assert len(names) == len(params)
+    return dict(zip(names, params, strict=True))
 
 
 def test_insert_statements_name_only_columns_the_migrations_create() -> None:
@@ -64,13 +77,18 @@ def test_telemetry_is_one_row_per_reading_in_its_machine_day_bucket() -> None:
     event = sample.telemetry("press-2", sample.T0 + 5, vibration_rms=2.5, spindle_temp=None)
     [(name, params)] = rows.telemetry(event)
     assert name == "telemetry"
-    machine, day, event_time, event_id, *_rest, values, units, ts = params
-    assert (machine, event_time, event_id) == ("press-2", sample.T0 + 5, uuid.UUID(event["event_id"]))
-    assert as_date(day) == date(2025, 11, 24)
-    assert ts == (sample.T0 + 5) * 1000  # USING TIMESTAMP: the event time, in microseconds
+    row = _columns(name, params)
+    assert (row["machine_id"], row["event_time"], row["event_id"]) == (
+        "press-2",
+        sample.T0 + 5,
+        uuid.UUID(event["event_id"]),
+    )
+    assert as_date(row["day"]) == date(2025, 11, 24)
+    assert row["timestamp"] == (sample.T0 + 5) * 1000  # USING TIMESTAMP: the event time, in microseconds
     # A dropped sample stays visible: named in the units, absent from the values.
-    assert values == {"vibration_rms": 2.5}
-    assert units == {"vibration_rms": "mm/s", "spindle_temp": "degC"}
+    assert row["channel_values"] == {"vibration_rms": 2.5}
+    assert row["channel_units"] == {"vibration_rms": "mm/s", "spindle_temp": "degC"}
+    assert (row["source"], row["correlation_id"]) == ("test", event["correlation_id"])
 
 
 def test_the_same_event_maps_to_the_same_writes() -> None:
@@ -79,8 +97,8 @@ def test_the_same_event_maps_to_the_same_writes() -> None:
 
 
 def test_history_rows_leave_nulls_unwritten_so_they_make_no_tombstones() -> None:
-    [(_, params)] = rows.part(sample.part(good=True))
-    assert params[9] is UNSET_VALUE  # scrap_reason of a good part
+    [(name, params)] = rows.part(sample.part(good=True))
+    assert _columns(name, params)["scrap_reason"] is UNSET_VALUE  # of a good part
 
 
 def test_an_alarm_event_updates_its_latest_state_and_leaves_the_other_state_partitions() -> None:
@@ -120,5 +138,21 @@ def test_kpi_windows_are_keyed_by_the_window_not_the_event() -> None:
 )
 def test_values_no_table_can_hold_are_mapping_errors(change: dict[str, object], message: str) -> None:
     event = {**sample.telemetry(), **change}
-    with pytest.raises(rows.MappingError, match=message):
+    with pytest.raises(MappingError, match=message):
         rows.telemetry(event)
+
+
+def test_a_cleared_alarm_keeps_the_value_that_raised_it_its_peak_and_its_clearing_value() -> None:
+    writes = dict(rows.alarm(sample.alarm("CLEARED_UNACK", sample.T0 + 90_000)))
+    for statement in ("alarm_by_machine", "alarm_by_state", "alarm_event"):
+        row = _columns(statement, writes[statement])
+        assert (row["value"], row["peak_value"], row["clear_value"]) == (7.5, 9.1, 2.28), statement
+        assert row["message"] == "vibration above 7 mm/s"
+
+
+def test_an_active_alarm_has_no_clearing_value_yet() -> None:
+    writes = dict(rows.alarm(sample.alarm("ACTIVE_ACK", sample.T0 + 60_000)))
+    # The latest-state row overwrites an older clear value with null (an alarm raised again) ...
+    assert _columns("alarm_by_machine", writes["alarm_by_machine"])["clear_value"] is None
+    # ... the audit trail leaves it unwritten: no tombstone.
+    assert _columns("alarm_event", writes["alarm_event"])["clear_value"] is UNSET_VALUE

@@ -11,14 +11,13 @@ from sinks.cassandra.schema import (
     TABLES,
     AppliedMigration,
     Migration,
-    MigrationError,
     check_keyspace_name,
     check_ttls,
     load_migrations,
     plan,
     replication,
 )
-from twin.errors import ConfigError
+from twin.errors import ConfigError, MigrationError
 
 ONE = Migration(1, "first", "CREATE TABLE IF NOT EXISTS a (k int PRIMARY KEY);\n")
 TWO = Migration(

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from elasticsearch import ConnectionError as EsConnectionError
 
-from sinks.base import Backpressure, SinkError
 from sinks.elasticsearch import ElasticsearchSink
 from sinks.elasticsearch.bulk import Outcome, classify
 from tests.unit.sinks import es_samples as s
 from tests.unit.sinks.es_fake import FakeClient, api_error
+from twin.errors import BackpressureError, SinkError
 from twin.settings import Settings
 
 CAPTURED: dict[str, Any] = json.loads((Path(__file__).parent / "es_bulk_responses.json").read_text())
@@ -82,7 +82,7 @@ def test_overloaded_or_blocked_items_are_kept_and_written_on_the_next_flush(name
     es = sink(client)
     for r in records:
         es.add(r)
-    with pytest.raises(Backpressure) as caught:
+    with pytest.raises(BackpressureError) as caught:
         es.flush()
     assert caught.value.retry_after_s == 0.0
     assert es.pending() == 1
@@ -100,7 +100,7 @@ def test_unreachable_elasticsearch_keeps_every_record() -> None:
     es = sink(client, chunk_docs=2)
     for r in records:
         es.add(r)
-    with pytest.raises(Backpressure, match="unreachable"):
+    with pytest.raises(BackpressureError, match="unreachable"):
         es.flush()
     assert es.pending() == 3  # the first chunk was written; nothing after the failure was sent
     result = es.flush()
@@ -113,7 +113,7 @@ def test_a_whole_request_refused_as_too_many_honours_retry_after() -> None:
     client = FakeClient(api_error(429, {"Retry-After": "7"}, "circuit_breaking_exception"))
     es = sink(client)
     es.add(s.sink_record("twin.anomalies", s.anomaly()))
-    with pytest.raises(Backpressure) as caught:
+    with pytest.raises(BackpressureError) as caught:
         es.flush()
     assert caught.value.retry_after_s == 7.0
     assert "circuit_breaking_exception" in caught.value.reason
@@ -124,7 +124,7 @@ def test_a_server_error_for_the_whole_request_is_retried() -> None:
     client = FakeClient(api_error(503))
     es = sink(client)
     es.add(s.sink_record("twin.anomalies", s.anomaly()))
-    with pytest.raises(Backpressure):
+    with pytest.raises(BackpressureError):
         es.flush()
     assert es.flush().written == 1
 

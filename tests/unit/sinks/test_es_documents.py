@@ -147,7 +147,18 @@ def test_a_record_that_cannot_become_a_document_is_rejected_without_a_request(
 
 @pytest.mark.parametrize("prefix", ["Twin", "a b", "-twin", "tw*n", "_twin", "a#b"])
 def test_an_index_prefix_elasticsearch_refuses_is_a_one_line_error(prefix: str) -> None:
-    from sinks.base import SinkError
+    from twin.errors import SinkError
 
     with pytest.raises(SinkError, match="invalid Elasticsearch index prefix"):
         sink(prefix=prefix)
+
+
+def test_an_alarm_document_keeps_the_raising_value_its_peak_and_its_clearing_value() -> None:
+    cleared = BUILDERS["twin.alarms"][1](s.alarm("CLEARED_UNACK", at=s.T0 + 60_000))
+    assert (cleared["value"], cleared["peak_value"], cleared["clear_value"]) == (41.5, 38.0, 46.2)
+    assert cleared["message"] == "hydraulic pressure low"  # the message that raised it
+    active = BUILDERS["twin.alarms"][1](s.alarm("ACTIVE_UNACK"))
+    assert active["clear_value"] is None
+    # Numbers in both alarm indices, so a range query ("cleared above 45 bar") works.
+    for kind in ("alarms", "current-alarms"):
+        assert PROPERTIES[kind]["peak_value"]["type"] == PROPERTIES[kind]["clear_value"]["type"] == "double"

@@ -6,9 +6,11 @@ import datetime as dt
 import decimal
 import io
 import logging
+import tomllib
 import types
 import uuid
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, cast
 
 import fastavro
@@ -19,8 +21,17 @@ from hypothesis import strategies as st
 from schemas import load_schema, schema_names
 from tests.avro_strategies import records
 from twin import codec as codec_module
-from twin.codec import NATIVE_AVAILABLE, NATIVE_UNAVAILABLE, AvroCodec, EncodeError, native_encoder
+from twin.codec import (
+    FASTAVRO_VERSION,
+    NATIVE_AVAILABLE,
+    NATIVE_UNAVAILABLE,
+    AvroCodec,
+    native_encoder,
+)
+from twin.errors import EncodeError
 from twin.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[3]
 
 PREFIX = b"\x00\x00\x00\x00\x2a"
 
@@ -107,6 +118,30 @@ def test_extension_is_built() -> None:
             pytest.fail(f"CI=true and {NATIVE_UNAVAILABLE}: `make setup` must build native/avroenc.c")
         pytest.skip(NATIVE_UNAVAILABLE)
     assert native_encoder(load_schema("telemetry").parsed) is not None
+
+
+def test_fastavro_is_the_release_the_encoder_was_checked_against() -> None:
+    """native_plan reads fastavro internals: another release may change them under us."""
+    assert fastavro.__version__ == FASTAVRO_VERSION, (
+        f"fastavro {fastavro.__version__} is installed but twin.codec is checked against "
+        f"{FASTAVRO_VERSION}: run `make setup` (it installs the pinned one), or, to move to a new "
+        "release, change FASTAVRO_VERSION, the pin in pyproject.toml and constraints.txt together "
+        "and run these tests and `make asan`"
+    )
+
+
+def test_the_pin_is_exact_and_the_same_everywhere() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert f"fastavro=={FASTAVRO_VERSION}" in project["dependencies"]
+    constraints = (ROOT / "constraints.txt").read_text().splitlines()
+    assert f"fastavro=={FASTAVRO_VERSION}" in constraints
+
+
+def test_another_fastavro_release_turns_the_extension_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fastavro, "__version__", "1.99.0")
+    module, reason = codec_module._load_native()
+    assert module is None
+    assert "fastavro 1.99.0 is installed" in reason and FASTAVRO_VERSION in reason
 
 
 @needs_native
@@ -281,6 +316,16 @@ def test_codec_encode_uses_the_extension_and_keeps_its_error_contract() -> None:
     record["channels"][0]["value"] = "x"
     with pytest.raises(EncodeError, match=r"record does not fit t-value: TypeError: channels\[0\].value"):
         codec.encode(record)
+
+
+@needs_native
+def test_a_codec_can_be_told_to_encode_with_fastavro() -> None:
+    codec = AvroCodec(cast(Any, StubRegistry()), "t-value", load_schema("telemetry").text, native=False)
+    assert not codec.native
+    record = telemetry()
+    assert codec.encode(record)[5:] == fastavro_bytes(codec.parsed_schema, record)[5:]
+    record["event_time"] = True  # the compiled encoder refuses a bool for a long; fastavro writes 1
+    assert codec.decode(codec.encode(record))["event_time"].timestamp() == 0.001
 
 
 def test_without_the_extension_fastavro_encodes_and_a_warning_says_so_once(

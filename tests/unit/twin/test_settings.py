@@ -79,3 +79,37 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
 def test_kafka_without_sasl_has_no_sasl_keys() -> None:
     conf = Settings().kafka.client_config()
     assert not any(k.startswith(("sasl.", "ssl.")) for k in conf)
+
+
+# Two long-running commands on one machine must not fight over one /metrics port.
+METRICS_COMPONENTS = ("process", "sink-cassandra", "sink-elasticsearch", "produce")
+
+
+def test_each_long_running_command_has_its_own_metrics_port() -> None:
+    metrics = Settings().metrics
+    ports = {name: metrics.port_for(name) for name in METRICS_COMPONENTS}
+    assert ports == {"process": 9464, "sink-cassandra": 9465, "sink-elasticsearch": 9466, "produce": 9467}
+    # None of them is a port the local servers or the gateway use.
+    s = Settings()
+    taken = {s.infra.kafka_port, s.infra.registry_port, s.infra.cassandra_port, s.infra.elasticsearch_port}
+    assert not set(ports.values()) & (taken | {s.gateway.port})
+
+
+def test_a_components_metrics_port_is_a_setting_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TWIN_METRICS__SINK_CASSANDRA_PORT", "19465")
+    metrics = Settings().metrics
+    assert metrics.port_for("sink-cassandra") == 19465
+    assert metrics.port_for("process") == 9464
+
+
+def test_one_metrics_port_for_every_component_still_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TWIN_METRICS__PORT", "9999")
+    metrics = Settings().metrics
+    assert {metrics.port_for(name) for name in METRICS_COMPONENTS} == {9999}
+
+
+def test_an_unknown_metrics_component_is_a_config_error() -> None:
+    from twin.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="process"):
+        Settings().metrics.port_for("spark")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from xr_gateway.filters import STREAMS, FilterError, Subscription
+from twin.errors import FilterError
+from xr_gateway.filters import STREAMS, Subscription
 
 
 def test_empty_filter_means_everything() -> None:

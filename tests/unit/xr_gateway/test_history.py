@@ -1,14 +1,16 @@
 """CassandraHistory without Cassandra: rows to records, the bounds of every read, and driver errors
-to ``HistoryUnavailable``. The answers themselves are checked against the real Cassandra in
+to ``HistoryUnavailableError``. The answers themselves are checked against the real Cassandra in
 tests/integration/xr_gateway/test_history_cassandra.py."""
 
 from __future__ import annotations
 
+import io
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import fastavro
 import pytest
 from cassandra import ReadTimeout
 from cassandra.cluster import NoHostAvailable
@@ -16,6 +18,8 @@ from cassandra.util import OrderedMapSerializedKey
 
 from schemas import load_schema
 from sinks.cassandra import rows
+from twin.codec import without_logical_types
+from twin.errors import HistoryUnavailableError
 from xr_gateway.history import (
     ACTIVE_STATUSES,
     ALARM_FIELDS,
@@ -23,7 +27,6 @@ from xr_gateway.history import (
     DAY_MS,
     KPI_FIELDS,
     CassandraHistory,
-    HistoryUnavailable,
     alarm_record,
     epoch_ms,
     kpi_record,
@@ -39,9 +42,17 @@ def _dt(ms: int, *, aware: bool = True) -> datetime:
     return naive.replace(tzinfo=UTC) if aware else naive
 
 
-def test_records_have_the_avro_fields_in_schema_order() -> None:
-    assert list(ALARM_FIELDS) == load_schema("alarm").field_names
-    assert list(KPI_FIELDS) == load_schema("kpi_window").field_names
+def as_the_feed_decodes(schema_key: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` written with its topic's schema and read back as the gateway's feed reads it (plain
+    wire values): a record with a field missing, extra or of the wrong type cannot come back equal."""
+    schema = load_schema(schema_key)
+    buf = io.BytesIO()
+    fastavro.validate(record, schema.parsed, raise_errors=True, strict=True)
+    fastavro.schemaless_writer(buf, schema.parsed, dict(record))
+    buf.seek(0)
+    plain = fastavro.parse_schema(without_logical_types(schema.definition))
+    decoded: dict[str, Any] = fastavro.schemaless_reader(buf, plain)  # type: ignore[assignment]
+    return decoded
 
 
 def test_the_statuses_are_the_sinks() -> None:
@@ -88,12 +99,26 @@ def test_an_alarm_row_is_an_alarm_record() -> None:
     assert record["alarm_id"] == alarm_id and record["event_id"] == event_id
     mapped = alarm_record({**row, "details": OrderedMapSerializedKey(None, 0)})
     assert type(mapped["details"]) is dict
+    # What REST returns is what the websocket feed decodes from twin.alarms, field for field.
+    assert as_the_feed_decodes("alarm", record) == record
 
 
 def test_a_kpi_row_is_a_kpi_record() -> None:
-    row: dict[str, Any] = {name: 1.0 for name in KPI_FIELDS}
+    event_id = str(uuid.uuid4())
+    row: dict[str, Any] = {name: 1.0 for name in KPI_FIELDS}  # the ratios and durations
     del row["window_size_s"]
     row |= {
+        "event_id": event_id,
+        "source": "processor:kpi",
+        "correlation_id": event_id,
+        "line_id": "line-1",
+        "scope": "MACHINE",
+        "scope_id": "cnc-1",
+        "total_count": 12,
+        "good_count": 11,
+        "failures": 0,
+        "late_events": 0,
+        "mtbf_s": None,
         "window_s": 60,
         "window_start": _dt(NOW_MS),
         "window_end": _dt(NOW_MS + 60_000),
@@ -101,6 +126,7 @@ def test_a_kpi_row_is_a_kpi_record() -> None:
         "day": "2025-11-24",  # a key column the record does not have
     }
     record = kpi_record(row)
+    assert as_the_feed_decodes("kpi_window", record) == record
     assert list(record) == list(KPI_FIELDS)
     assert record["window_size_s"] == 60
     assert (record["window_start"], record["window_end"], record["event_time"]) == (
@@ -227,7 +253,7 @@ class FailingSession:
         ),
         (
             NoHostAvailable("Unable to connect", {"127.0.0.1:9042": ConnectionRefusedError(111, "refused")}),
-            "NoHostAvailable: [Errno 111] refused",
+            "NoHostAvailable: ConnectionRefusedError: [Errno 111] refused",
         ),
         (ReadTimeout("Operation timed out\n - received only 0 responses."), "ReadTimeout: Operation timed"),
     ],
@@ -239,7 +265,7 @@ def test_a_driver_error_is_one_line_history_unavailable(error: BaseException, re
         lambda: store.recent_kpis(line_id=None, scope_id="m-1", window_size_s=60, limit=5),
     ]
     for read in reads:
-        with pytest.raises(HistoryUnavailable) as caught:
+        with pytest.raises(HistoryUnavailableError) as caught:
             read()
         message = str(caught.value)
         assert message.startswith(f"history unavailable: Cassandra cannot answer ({reason}")

@@ -1,0 +1,7 @@
+"""``python -m cli`` is the ``twin`` command."""
+
+from __future__ import annotations
+
+from cli import main
+
+main()

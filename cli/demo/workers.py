@@ -1,0 +1,94 @@
+"""Steps on the long-running workers: the two history sinks and the processing worker."""
+
+from __future__ import annotations
+
+import time
+
+from cli.demo.offsets import end_offsets, start_at, wait_committed
+from cli.demo.run import DERIVED_TOPICS, SOURCE_TOPICS, DemoRun, started
+from cli.demo.watcher import Watcher
+from cli.infra import console
+from twin.topics import ALARM_COMMANDS
+
+SINKS = ("cassandra", "elasticsearch")
+
+
+def _sink_topics(name: str) -> tuple[str, ...]:
+    if name == "cassandra":
+        from sinks.cassandra import CassandraSink
+
+        return CassandraSink.topics
+    from sinks.elasticsearch import ElasticsearchSink
+
+    return ElasticsearchSink.topics
+
+
+def _sink_group(run: DemoRun, name: str) -> str:
+    return f"{run.settings.sinks.group_prefix}-{name}"
+
+
+def start_sinks(run: DemoRun) -> None:
+    """``twin sink cassandra`` and ``twin sink elasticsearch`` as child processes.
+
+    A sink group that has never committed starts at the end of its topics (the demo shows this
+    run); one that has keeps its place, so nothing produced between demos is left out of history.
+    """
+    for name in SINKS:
+        group = _sink_group(run, name)
+        start_at(run.settings, group, end_offsets(run.settings, _sink_topics(name)), unless_committed=True)
+        args = ["sink", name, "--metrics-port", "0", "--no-create-topics"]
+        child = run.sinks[name] = run.children.start(f"twin sink {name}", args, f"demo-sink-{name}.log")
+        console.print(f"twin sink {name} (pid {child.pid}, group {group})")
+
+
+def start_worker(run: DemoRun) -> None:
+    """``twin process`` in a fresh group that starts at the end of its inputs (it shows this run,
+    not old events), and the watcher that prints its anomalies and alarms."""
+    settings = run.settings
+    derived_before = end_offsets(settings, DERIVED_TOPICS)
+    start_at(settings, run.app_id, end_offsets(settings, (*SOURCE_TOPICS, ALARM_COMMANDS)))
+    args = ["process", "--app-id", run.app_id, "--metrics-port", "0", "--no-create-topics",
+            "--factory", str(run.factory_path)]  # fmt: skip
+    run.worker = run.children.start("twin process", args, "demo-processors.log", grace_s=60)
+    run.on_exit(lambda: stop_worker(run))
+    run.watcher = Watcher(settings, derived_before, machines=run.machines)
+    run.watcher.start()
+    console.print(f"twin process (pid {run.worker.pid}): anomalies and alarms print below as they happen")
+
+
+def wait_processed(run: DemoRun) -> None:
+    """Until the worker has committed everything the line produced; then stop it."""
+    worker = started(run.worker, "the processing worker")
+    with console.status("processing what was produced…"):
+        wait_committed(run.settings, run.app_id, run.after, worker, limit_s=120)
+        time.sleep(2)  # the last checkpoint's line events
+    stop_worker(run)
+    counts = started(run.watcher, "the watcher").counts
+    console.print("derived from this run: " + "  ".join(f"{t} {counts.get(t, 0):,}" for t in DERIVED_TOPICS))
+
+
+def stop_worker(run: DemoRun) -> None:
+    """Stop the worker and the watcher; delete the worker's changelog and repartition topics (a
+    demo leaves no litter). Safe to call twice: the normal path and the way out both do."""
+    from pipelines.topics import delete_topics
+
+    if run.worker is None:
+        return
+    worker, run.worker = run.worker, None
+    run.children.stop(worker)
+    if run.watcher is not None:
+        run.watcher.stop()
+    delete_topics(run.settings, lambda name: name.startswith(f"{run.app_id}-"))
+
+
+def wait_written(run: DemoRun) -> None:
+    """Until each sink has committed everything now on its topics (rows written, then commit)."""
+    with console.status("writing history to Cassandra and Elasticsearch…"):
+        for name, sink in run.sinks.items():
+            ends = end_offsets(run.settings, _sink_topics(name))
+            wait_committed(run.settings, _sink_group(run, name), ends, sink, limit_s=180)
+    console.print("history written: every event of this run is in Cassandra and Elasticsearch")
+
+
+def stop_sinks(run: DemoRun) -> None:
+    run.children.stop(*run.sinks.values())

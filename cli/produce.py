@@ -1,0 +1,200 @@
+"""``twin produce``: publish the simulator's events, or a recording, into Kafka."""
+
+from __future__ import annotations
+
+import itertools
+import signal
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from cli.infra import console
+from cli.metrics import start_metrics
+from twin.errors import ConfigError
+from twin.settings import Settings
+from twin.topics import TELEMETRY
+
+
+def produce(
+    factory: Path | None = typer.Option(
+        None, "--factory", help="Line layout YAML (default: the built-in line)."
+    ),
+    rate: float | None = typer.Option(
+        None, "--rate", min=0, help="Max events per second (default: unlimited)."
+    ),
+    duration: float | None = typer.Option(
+        None, "--duration", min=0, help="Stop after this many wall seconds."
+    ),
+    speed: float | None = typer.Option(
+        None,
+        "--speed",
+        min=0,
+        help="Simulated seconds per wall second (default 1; unlimited when --rate is given).",
+    ),
+    seed: int = typer.Option(
+        42, "--seed", help="Simulator seed: the same seed gives the same events and ids."
+    ),
+    from_file: Path | None = typer.Option(
+        None, "--from-file", help="Publish a JSONL or CSV recording instead."
+    ),
+    topic_name: str = typer.Option(TELEMETRY, "--topic", help="Topic for --from-file."),
+    machine_id: str | None = typer.Option(
+        None, "--machine-id", help="Machine id for CSV rows (--from-file)."
+    ),
+    line_id: str = typer.Option("line-1", "--line-id", help="Line id for CSV rows (--from-file)."),
+    time_column: str = typer.Option(
+        "time", "--time-column", help="CSV time column (ISO 8601 or epoch s/ms)."
+    ),
+    replay_speed: float = typer.Option(
+        0.0,
+        "--replay-speed",
+        min=0,
+        help="--from-file: 1 keeps the recording's timing, 10 is 10x; 0 as fast as possible.",
+    ),
+    acked_ids: Path | None = typer.Option(
+        None, "--acked-ids", help="Append each acknowledged event id to this file."
+    ),
+    labels: Path | None = typer.Option(
+        None,
+        "--labels",
+        help="Write the simulator's injected faults (ground truth) to this JSONL file at the end.",
+    ),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        help="Serve /metrics here (0: off). Default: TWIN_METRICS__PRODUCE_PORT (9467).",
+    ),
+) -> None:
+    """Publish events with an idempotent acks=all producer; Ctrl-C flushes and prints a summary."""
+    from cli.servers import require
+    from producers import Pacer
+    from producers.session import simulator_records
+
+    settings = Settings()
+    # Everything the arguments alone can get wrong is reported before a port is bound or a
+    # server is asked: a typo in a file name is its own one line, not a metrics-port clash.
+    source: Iterable[Any]
+    simulator: Any = None
+    if from_file is not None:
+        source = _recording(
+            from_file, topic_name, machine_id=machine_id, line_id=line_id, time_column=time_column
+        )
+        pacer = Pacer(rate, replay_speed or None)
+        label = f"{from_file.name} -> {topic_name}"
+    else:
+        from sim import Simulator, load_factory
+
+        spec = load_factory(factory) if factory is not None else load_factory()
+        start_ms = int(time.time() * 1000)
+        simulator = Simulator(spec, seed=seed, start_time_ms=start_ms)
+        effective_speed = speed if speed is not None else (None if rate else 1.0)
+        source = simulator_records(simulator, seed, start_ms)
+        pacer = Pacer(rate, effective_speed)
+        label = (
+            f"simulator seed {seed}, speed {effective_speed or 'unlimited'}x, rate {rate or 'unlimited'}/s"
+        )
+
+    require(settings)
+    from pipelines.topics import ensure_topics
+    from producers.session import ProduceSession
+
+    chosen = start_metrics(settings, "produce", metrics_port, addr="127.0.0.1")
+    if chosen:
+        console.print(f"metrics on http://127.0.0.1:{chosen}/metrics")
+    ensure_topics(settings)
+    session = ProduceSession(settings, acked_ids=acked_ids)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: session.stop())
+
+    console.print(f"producing: {label}")
+    interactive = console.is_terminal
+    last_print = [time.monotonic()]
+
+    def tick(stats: Any) -> None:
+        line = (
+            f"{stats.rate():9,.0f} events/s  produced {stats.produced:,}  acked {stats.acked:,}  "
+            f"failed {stats.failed:,}  invalid {stats.invalid:,}  in flight {stats.in_flight:,}"
+        )
+        if interactive:
+            sys.stdout.write("\r" + line)
+            sys.stdout.flush()
+        elif time.monotonic() - last_print[0] >= 5:
+            last_print[0] = time.monotonic()
+            console.print(line)
+
+    def bad(line: Any) -> None:
+        console.print(
+            f"[yellow]line {line.line}: {line.reason}[/] (not sent)"
+            if line.line
+            else f"[yellow]{line.reason}[/]"
+        )
+
+    try:
+        stats = session.run(source, pacer=pacer, duration_s=duration, on_tick=tick, on_bad=bad)
+    finally:
+        if interactive:
+            sys.stdout.write("\n")
+        console.print("flushing…")
+        remaining = session.close()
+    elapsed = time.monotonic() - stats.started
+    console.print(
+        f"done in {elapsed:.1f}s: produced {stats.produced:,}, acked {stats.acked:,}, "
+        f"failed {stats.failed:,}, invalid {stats.invalid:,}, unacknowledged {remaining:,} "
+        f"({stats.produced / max(elapsed, 1e-9):,.0f} events/s)"
+    )
+    if stats.errors:
+        console.print(f"delivery errors: {stats.errors}")
+    if labels is not None and simulator is not None:
+        _write_labels(labels, simulator.fault_rows())
+    if stats.failed or remaining:
+        raise typer.Exit(1)
+
+
+def _recording(
+    path: Path, topic_name: str, *, machine_id: str | None, line_id: str, time_column: str
+) -> Iterator[Any]:
+    """The file's records, checked now: it exists, its type is known, its header fits the topic.
+
+    The first record is read here (a CSV header is checked when reading starts), then handed back
+    in front of the rest.
+    """
+    from producers.file_source import FileSource
+    from schemas import load_schema
+    from twin.topics import topic as catalog_topic
+
+    entry = catalog_topic(topic_name)
+    if not path.is_file():
+        msg = f"no such file: {path}"
+        raise ConfigError(msg)
+    schema = load_schema(entry.value_schema)
+    records = iter(
+        FileSource(
+            path, entry.name, entry.key, schema.parsed,
+            machine_id=machine_id, line_id=line_id, time_column=time_column,
+        )
+    )  # fmt: skip
+    try:
+        first = next(records, None)
+    except UnicodeDecodeError as exc:
+        msg = f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        raise ConfigError(msg) from exc
+    except ValueError as exc:  # FileSource's header errors name the file
+        raise ConfigError(str(exc)) from exc
+    except OSError as exc:
+        msg = f"cannot read {path}: {exc.strerror}"
+        raise ConfigError(msg) from exc
+    return itertools.chain([] if first is None else [first], records)
+
+
+def _write_labels(path: Path, rows: list[dict[str, Any]]) -> None:
+    import json
+
+    with path.open("w") as fh:
+        for row in rows:
+            fh.write(json.dumps(row) + "\n")
+    console.print(f"wrote {len(rows)} fault label(s) to {path}")

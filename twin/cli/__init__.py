@@ -1,7 +1,0 @@
-"""The ``twin`` command line: one Typer app, one clear line per error."""
-
-from __future__ import annotations
-
-from twin.cli.app import app, main
-
-__all__ = ["app", "main"]
