@@ -9,14 +9,18 @@ processors/stages.py) behind a checkpointing runner; both stages offer the runne
   forwards the line's inputs to an internal topic keyed by line id.
 - ``lines`` consumes that internal topic and publishes line-scope twin.kpis and schedule.requests.
 
-Faust acks a message when an agent moves past it, even when the agent raised. We never let it:
-streams run with ``noack()``, and a runner acks inputs only at a checkpoint, after (1) their outputs
-are acknowledged by Kafka and (2) the state snapshots of their keys (with the input offsets they
-reflect) are acknowledged on the changelog of a Faust table. A crash between those steps replays
-inputs; the stage skips the ones its restored state already reflects, so state is exactly-once and
-outputs are at-least-once with deterministic ids. A record that cannot be decoded, or on which a
-step raises, goes to ``<topic>.dlq`` with the reason (and the step's id); a failed delivery stops the
-worker without acking, so a restart replays. A stored snapshot the worker cannot read stops it
+Faust acks a message when an agent moves past it, even when the agent raised, and its ack
+bookkeeping breaks around rebalances (pipelines/offsets.py says how). We use neither: streams run
+with ``noack()``; every runner keeps its own ``OffsetBook`` (each partition's messages taken in
+offset order, re-deliveries dropped, messages Faust skipped read from the broker directly) and
+commits input offsets itself, only at a checkpoint, after (1) their outputs are acknowledged by
+Kafka and (2) the state snapshots of their keys (with the input offsets they reflect) are
+acknowledged on the changelog of a Faust table. A rebalance checkpoints and commits before the
+partitions go, and so does a worker asked to stop. A crash between those steps replays inputs; the
+stage skips the ones its restored state already reflects, so state is exactly-once and outputs
+are at-least-once with deterministic ids. A record that cannot be decoded, or on which a step
+raises, goes to ``<topic>.dlq`` with the reason (and the step's id); a failed delivery stops the
+worker without committing, so a restart replays. A stored snapshot the worker cannot read stops it
 with one line naming the format and version found.
 """
 
@@ -32,6 +36,8 @@ import faust
 from faust.types import TP as FaustTP
 from prometheus_client import Counter, Histogram
 
+from pipelines.offsets import TP as BookTP
+from pipelines.offsets import OffsetBook, Verdict
 from pipelines.stage import Inbound, LineStage, MachineStage, Outbound, Stage
 from processors.stages import MACHINE_INPUTS, TwinConfig
 from schemas import Codecs
@@ -41,7 +47,7 @@ from twin.settings import Settings
 from twin.topics import prefixed
 
 if TYPE_CHECKING:
-    from faust.types import TP, EventT, StreamT
+    from faust.types import TP, StreamT
 
 log = logging.getLogger(__name__)
 RELEASE_EVERY = 500
@@ -142,7 +148,11 @@ class Runner:
         self.stage = stage
         self.table = table
         self.every_events = every_events
-        self.pending: list[EventT[Any]] = []
+        self.pending: list[tuple[str, int, int]] = []  # (topic, partition, offset) handled, not durable
+        self.book = OffsetBook()
+        self._touched: set[int] = set()  # input partitions offered since the last release
+        self._offered = 0
+        self._buffered: Any = None  # the stream's input queue
         self.sent = False  # outputs sent since the last checkpoint
         self.stream: StreamT[Any] | None = None
         self.lock = asyncio.Lock()
@@ -155,61 +165,107 @@ class Runner:
 
     def caught_up(self, topic: str, partition: int) -> bool:
         """Whether this worker has fetched everything there is on ``topic[partition]`` right now."""
-        return self.worker.caught_up(self.stage, topic, partition)
+        return self.worker.caught_up(self.stage, topic, partition, self.book)
 
     async def agent(self, stream: StreamT[Any]) -> None:
         await self.worker.start_ticker()
         self.stream = stream = stream.noack()  # type: ignore[attr-defined]
-        send, pending = self.worker.send, self.pending
-        stage = self.stage
-        caught_up = self.caught_up
         # Release a merge in batches, as a consume loop would: when the stream's buffer runs dry
         # or every RELEASE_EVERY offers, for the partitions offered since (not per message).
-        buffered = stream.channel.queue  # type: ignore[attr-defined]
-        touched: set[int] = set()
-        offered = 0
+        self._buffered = buffered = stream.channel.queue  # type: ignore[attr-defined]
+        book, stage, handle = self.book, self.stage, self._handle
         async for event in stream.events():
             message = event.message
-            inbound = Inbound(
-                message.topic, message.partition, message.offset, message.key, message.value, event
-            )
-            while True:
-                try:
-                    now = time.monotonic()
-                    outs = stage.offer(inbound, now)
-                    touched.add(inbound.partition)
-                    offered += 1
-                    if offered >= RELEASE_EVERY or buffered.empty():
-                        outs += stage.release(caught_up, now, touched)
-                        touched = set()
-                        offered = 0
-                    break
-                except RegistryUnavailableError as exc:  # an outage: wait, never dead-letter
-                    log.warning("%s: %s; retrying in 2 s", stage.name, exc)
-                    await asyncio.sleep(2)
-                except SnapshotError as exc:  # stored state this build cannot read: stop, say why
-                    await self.stop_on(exc)
+            tp = (message.topic, message.partition)
+            if not book.knows(tp):
+                book.start(tp, await self.worker.start_offset(tp))
+            verdict = book.check(tp, message.offset)
+            if verdict is Verdict.AHEAD:
+                for missed in await self._missed(tp, message.offset):
+                    if not await handle(missed):
+                        return
+                verdict = book.check(tp, message.offset)
+            if verdict is Verdict.TAKE:  # not a re-delivery
+                inbound = Inbound(
+                    message.topic, message.partition, message.offset, message.key, message.value, event
+                )
+                if not await handle(inbound):
                     return
-            if outs:
-                for o in outs:
-                    send(o)
-                self.sent = True
-            if stage.released:
-                pending.extend(m.token for m in stage.released)
-                stage.released.clear()
-            if len(pending) >= self.every_events:
-                await self.checkpoint()
             if buffered.empty():
                 stage.idle(time.monotonic())  # a merge's hold runs while we wait for input
 
+    async def _handle(self, inbound: Inbound) -> bool:
+        """Offer one message to the stage, send what it derives; False if that stopped the worker."""
+        stage = self.stage
+        while True:
+            try:
+                now = time.monotonic()
+                outs = stage.offer(inbound, now)
+                self._touched.add(inbound.partition)
+                self._offered += 1
+                if self._offered >= RELEASE_EVERY or self._buffered.empty():
+                    outs += stage.release(self.caught_up, now, self._touched)
+                    self._touched = set()
+                    self._offered = 0
+                break
+            except RegistryUnavailableError as exc:  # an outage: wait, never dead-letter
+                log.warning("%s: %s; retrying in 2 s", stage.name, exc)
+                await asyncio.sleep(2)
+            except SnapshotError as exc:  # stored state this build cannot read: stop, say why
+                await self.stop_on(exc)
+                return False
+        if outs:
+            send = self.worker.send
+            for o in outs:
+                send(o)
+            self.sent = True
+        if stage.released:
+            self.pending.extend((m.topic, m.partition, m.offset) for m in stage.released)
+            stage.released.clear()
+        if len(self.pending) >= self.every_events:
+            await self.checkpoint()
+        return True
+
+    async def _missed(self, tp: BookTP, offset: int) -> list[Inbound]:
+        """The messages of ``tp`` the client skipped before ``offset``, read from the broker.
+
+        Faust (0.15.3) was seen to hand over a partition's messages from beyond its committed offset
+        after a rebalance or a restart (it drops records fetched while partitions are paused), and
+        its seeks back did not reliably take effect; so the runner reads the gap itself. Offsets the
+        broker no longer has (retention) are skipped with a warning.
+        """
+        book = self.book
+        expected = book.expected(tp)
+        low = await self.worker.low_watermark(tp)
+        if low > expected:
+            log.warning(
+                "%s[%d]: offsets %d-%d are no longer on the broker (retention); going on at %d",
+                tp[0], tp[1], expected, low - 1, low,
+            )  # fmt: skip
+            book.skip_to(tp, min(low, offset))
+            expected = book.expected(tp)
+        if expected >= offset:
+            return []
+        log.info("%s[%d]: got offset %d, expected %d: reading the gap", tp[0], tp[1], offset, expected)
+        found = await self.worker.read_range(tp, expected, offset)
+        out = []
+        for at, key, value in found:
+            if book.check(tp, at) is Verdict.TAKE:
+                out.append(Inbound(tp[0], tp[1], at, key, value))
+        if book.expected(tp) != offset:  # not all there: the broker lost them meanwhile
+            log.warning("%s[%d]: offsets %d-%d could not be read; going on at %d",
+                        tp[0], tp[1], book.expected(tp), offset - 1, offset)  # fmt: skip
+            book.skip_to(tp, offset)
+        return out
+
     async def stop_on(self, exc: SnapshotError) -> None:
-        """Stop the worker without acking, with one line naming what it could not read."""
+        """Stop the worker without committing, with one line naming what it could not read."""
         self.failed = exc
         log.critical("%s: cannot restore stored state, stopping: %s", self.stage.name, exc)
         await self.worker.crash(exc)
 
     async def checkpoint(self) -> None:
-        """Make everything handled so far durable, then ack it (see the module doc)."""
+        """Make everything handled so far durable, then commit its offsets (see the module doc)."""
         if self.failed is not None:
             return
         async with self.lock:
@@ -218,7 +274,7 @@ class Runner:
             if not await self._release_held():
                 return
             if stage.released:
-                self.pending.extend(m.token for m in stage.released)
+                self.pending.extend((m.topic, m.partition, m.offset) for m in stage.released)
                 stage.released.clear()
             events, self.pending[:] = list(self.pending), []
             sent, self.sent = self.sent, False
@@ -241,10 +297,10 @@ class Runner:
                 log.critical("%s: checkpoint failed, stopping without acking: %s", self.stage.name, exc)
                 await self.worker.crash(DeliveryFailedError(str(exc)))
                 return
-            stream = self.stream
-            if stream is not None:
-                for event in events:
-                    await stream.ack(event)
+            self.book.done(events)
+            offsets = self.book.commits()
+            if offsets and await self.worker.commit(offsets):
+                self.book.committed(offsets)
             self._metrics(len(events), time.perf_counter() - t0)
 
     async def _release_held(self) -> bool:
@@ -318,6 +374,7 @@ class Worker:
             consumer_max_fetch_size=ps.fetch_max_bytes,
             broker_max_poll_records=ps.max_poll_records,
             stream_buffer_maxsize=ps.stream_buffer,
+            stream_wait_empty=False,  # the runners commit offsets themselves (see the module doc)
             logging_config=None,
         )
         app = self.app
@@ -347,16 +404,17 @@ class Worker:
         self.lines = Runner(self, self.line_stage, line_table, ps.checkpoint_events)
         app.agent(sources, name="machines")(self.machines.agent)
         app.agent(line_topic, name="lines")(self.lines.agent)
-        # Checkpoints run from a plain task, not ``app.timer``: Faust stops its timers before it waits
-        # for every consumed message to be acked at shutdown, which only a checkpoint does (a worker
-        # asked to stop would hang). The task ends once the consumer has stopped.
+        # Checkpoints run from a plain task, not ``app.timer``, so the last one runs when the worker
+        # is asked to stop: after Faust has paused its consumer, before it leaves the group.
         self._interval = ps.checkpoint_interval_s
         self._ticker: asyncio.Task[None] | None = None
         self._stopping = False
+        self._offsets_client: Any = None  # a confluent-kafka consumer for committed offsets, lazily
+        self._gap_client: Any = None  # one that reads what Faust skipped (Runner._missed)
         app.on_before_shutdown.connect(self._stop_ticker)  # type: ignore[arg-type]
         app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
 
-    def caught_up(self, stage: Stage, topic: str, partition: int) -> bool:
+    def caught_up(self, stage: Stage, topic: str, partition: int, book: OffsetBook) -> bool:
         """Whether ``stage`` has been handed everything there is on ``topic[partition]`` right now."""
         consumer = self.app.consumer
         tp = FaustTP(topic, partition)
@@ -367,9 +425,81 @@ class Worker:
         if seen is not None:
             return seen + 1 >= high
         # Nothing received from it yet: caught up if it is empty or was read to its end before.
-        # Faust keeps no public accessor for the committed position.
-        committed = consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+        committed = book.last_committed((topic, partition))
+        if committed is None:  # Faust's position from its seek at assignment (no public accessor)
+            committed = consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
         return high == 0 or (committed is not None and committed >= high)
+
+    def _offsets(self) -> Any:
+        if self._offsets_client is None:
+            from twin.clients import kafka_consumer
+
+            # Never subscribes, so it never joins the group: it only reads the group's offsets.
+            self._offsets_client = kafka_consumer(self.settings, self.settings.processors.app_id)
+        return self._offsets_client
+
+    async def start_offset(self, tp: BookTP) -> int:
+        """Where reading ``tp`` starts: its committed offset, or its first one if none is."""
+        from confluent_kafka import TopicPartition
+
+        def read() -> int:
+            client = self._offsets()
+            (found,) = client.committed([TopicPartition(tp[0], tp[1])], timeout=30)
+            if found.offset >= 0:
+                return int(found.offset)
+            return int(client.get_watermark_offsets(TopicPartition(tp[0], tp[1]), timeout=30)[0])
+
+        return await asyncio.to_thread(read)
+
+    async def low_watermark(self, tp: BookTP) -> int:
+        """The oldest offset the broker still has on ``tp``."""
+        from confluent_kafka import TopicPartition
+
+        def read() -> int:
+            return int(self._offsets().get_watermark_offsets(TopicPartition(tp[0], tp[1]), timeout=30)[0])
+
+        return await asyncio.to_thread(read)
+
+    async def read_range(
+        self, tp: BookTP, start: int, end: int
+    ) -> list[tuple[int, bytes | None, bytes | None]]:
+        """(offset, key, value) of ``tp``'s messages from ``start`` up to ``end`` (excluded)."""
+        from confluent_kafka import TopicPartition
+
+        def read() -> list[tuple[int, bytes | None, bytes | None]]:
+            if self._gap_client is None:
+                from twin.clients import kafka_consumer
+
+                # Its own group id: it is assigned partitions by hand and never commits.
+                self._gap_client = kafka_consumer(self.settings, f"{self.settings.processors.app_id}-gaps")
+            client = self._gap_client
+            client.assign([TopicPartition(tp[0], tp[1], start)])
+            out: list[tuple[int, bytes | None, bytes | None]] = []
+            deadline = time.monotonic() + 60
+            try:
+                while time.monotonic() < deadline:
+                    batch = client.consume(min(1000, end - start), timeout=1.0)
+                    for m in batch:
+                        if m.error() is None and m.offset() < end and (m.topic(), m.partition()) == tp:
+                            out.append((m.offset(), m.key(), m.value()))
+                    if not batch and out and out[-1][0] >= end - 1:
+                        break
+                    if out and out[-1][0] >= end - 1:
+                        break
+            finally:
+                client.unassign()
+            return out
+
+        return await asyncio.to_thread(read)
+
+    async def commit(self, offsets: dict[BookTP, int]) -> bool:
+        """Commit input offsets for the group; False where a rebalance took the partitions first.
+
+        Through the driver's commit (``_commit``: aiokafka's, by this worker's group member), not
+        Faust's ``commit()``, which commits from its own ack bookkeeping.
+        """
+        consumer = self.app.consumer
+        return bool(await consumer._commit({FaustTP(t, p): o for (t, p), o in offsets.items()}))  # type: ignore[attr-defined]
 
     def send(self, out: Outbound) -> None:
         self.outputs.send(out)
@@ -394,6 +524,13 @@ class Worker:
 
     async def _stop_ticker(self, app: Any, **_: Any) -> None:
         self._stopping = True
+        try:
+            await self._tick()  # the last checkpoint: what was handled is committed, not replayed
+        except Exception:
+            log.exception("last checkpoint failed; the next worker replays from the one before")
+        for client in (self._offsets_client, self._gap_client):
+            if client is not None:
+                client.close()
 
     async def _on_revoked(self, app: Any, revoked: set[TP], **_: Any) -> None:
         await self._tick()
@@ -401,7 +538,9 @@ class Worker:
             (self.machines, {self.prefix + n for n in MACHINE_INPUTS}),
             (self.lines, {self.line_topic_name}),
         ):
-            runner.stage.drop_partitions({tp.partition for tp in revoked if tp.topic in topics})
+            gone = {(tp.topic, tp.partition) for tp in revoked if tp.topic in topics}
+            runner.book.forget(gone)
+            runner.stage.drop_partitions({p for _, p in gone})
 
     async def crash(self, exc: BaseException) -> None:
         await self.app.crash(exc)

@@ -291,6 +291,8 @@ class Stage:
         for p in gone:
             self.watermarks.pop(p, None)
             self._advanced.pop(p, None)
+        for tp in [tp for tp in self.last_offset if tp[1] in gone]:
+            del self.last_offset[tp]
 
     # -- steps -------------------------------------------------------------------------------
     def _instrument(self, step_id: str, fn: Callable[..., list[Emit]]) -> Callable[..., list[Emit]]:

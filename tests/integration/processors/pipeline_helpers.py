@@ -48,6 +48,7 @@ class Namespace:
     app_id: str
     logs: Path
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    behind: dict[str, int] = field(default_factory=dict)  # uncommitted messages by partition, last read
 
     def name(self, catalog_name: str) -> str:
         return self.prefix + catalog_name
@@ -113,11 +114,15 @@ class Namespace:
             if line in metadata.topics:
                 tps += [TopicPartition(line, p) for p in metadata.topics[line].partitions]
             lag = total = 0
+            behind: dict[str, int] = {}
             for tp in consumer.committed(tps, timeout=10):
                 low, high = consumer.get_watermark_offsets(tp, timeout=10)
                 done = tp.offset if tp.offset >= 0 else low
                 lag += max(0, high - done)
                 total += high - low
+                if high > done:
+                    behind[f"{tp.topic}[{tp.partition}]"] = high - done
+            self.behind = behind
             return lag, total
         finally:
             consumer.close()
@@ -136,7 +141,8 @@ class Namespace:
                     return
             time.sleep(1)
         raise AssertionError(
-            f"inputs not all processed within {limit_s}s (lag {self._lag()}); logs: {self.logs}"
+            f"inputs not all processed within {limit_s}s (lag {self._lag()}, uncommitted by partition:"
+            f" {self.behind}); logs: {self.logs}"
         )
 
     def outputs(self, *names: str) -> dict[str, list[dict[str, Any]]]:
