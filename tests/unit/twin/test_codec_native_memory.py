@@ -223,10 +223,19 @@ def counts(objects: list[Any]) -> list[int]:
     return [sys.getrefcount(o) for o in objects]
 
 
-def moved(objects: list[Any], before: list[int]) -> list[tuple[str, int, int]]:
-    """The objects whose reference count is no longer what ``before`` says, with both counts."""
+def moved(objects: list[Any], before: list[int], calls: int) -> list[tuple[str, int, int]]:
+    """The objects whose reference count moved by at least half of ``calls``, with both counts.
+
+    A reference the encoder leaks or drops on each call moves a count by ``calls``. A move of one or
+    two is other code holding a widely shared object for a moment (seen once in CI: the string
+    'array', 263 references before and 262 after); it says nothing about the encoder.
+    """
     after = counts(objects)
-    return [(repr(o)[:80], b, a) for o, b, a in zip(objects, before, after, strict=True) if a != b]
+    return [
+        (repr(o)[:80], b, a)
+        for o, b, a in zip(objects, before, after, strict=True)
+        if abs(a - b) >= calls // 2
+    ]
 
 
 def fastavro_bytes(parsed: Any, record: Any) -> bytes:
@@ -262,14 +271,15 @@ def test_encoding_leaves_every_reference_count_as_it_was() -> None:
             encoder.encode(record)
     before = counts(tracked)
 
-    for _ in range(10_000):
+    calls = 10_000
+    for _ in range(calls):
         for record in records:
             encoder.encode(record)
         for record in bad:
             with contextlib.suppress(*REFUSED):
                 encoder.encode(record)
 
-    assert moved(tracked, before) == []
+    assert moved(tracked, before, calls) == []
 
 
 def test_making_and_dropping_encoders_releases_the_plan() -> None:
@@ -295,10 +305,11 @@ def test_making_and_dropping_encoders_releases_the_plan() -> None:
             with pytest.raises(ValueError, match="invalid encoding plan"):
                 _avroenc.Encoder(bad_plan, PREFIX)
 
-    for _ in range(2_000):
+    calls = 2_000
+    for _ in range(calls):
         make_and_drop()
 
-    assert moved(tracked, before) == []
+    assert moved(tracked, before, calls) == []
 
 
 def test_records_beyond_the_stack_buffer_encode_like_fastavro() -> None:
