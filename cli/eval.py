@@ -142,7 +142,7 @@ def read_labelled_csv(
             csv.writer(fh).writerows(kept)
         source = FileSource(
             unlabelled, TELEMETRY, "machine_id", load_schema("telemetry").parsed,
-            machine_id=machine_id, time_column=time_column,
+            machine_id=machine_id, line_id="line-1", time_column=time_column,
         )  # fmt: skip
         try:
             parsed = list(source)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from cli.infra import console
 from cli.metrics import start_metrics
@@ -33,19 +34,37 @@ def produce(
         None,
         "--speed",
         min=0,
-        help="Simulated seconds per wall second (default 1; unlimited when --rate is given).",
+        help="Simulated seconds per wall second (default 1; unlimited when --rate is given). Sped up "
+        "with --duration, the run starts in the past and ends now; unlimited, it fills the past day.",
     ),
     seed: int = typer.Option(
-        42, "--seed", help="Simulator seed: the same seed gives the same events and ids."
+        42, "--seed", help="Simulator seed: the same seed and run id give the same events and ids."
+    ),
+    run_id: str | None = typer.Option(
+        None,
+        "--run-id",
+        help="Retry an earlier run (the id it printed) with the same seed, duration and speed: the "
+        "same events and ids, stored once. Default: a new run.",
+    ),
+    namespace: str = typer.Option(
+        "",
+        "--namespace",
+        help="Topic namespace (prefix) to write into, e.g. 'plant.'; the workers that read it take "
+        "the same TWIN_PROCESSORS__TOPIC_PREFIX, TWIN_SINKS__TOPIC_PREFIX, TWIN_GATEWAY__TOPIC_PREFIX.",
     ),
     from_file: Path | None = typer.Option(
         None, "--from-file", help="Publish a JSONL or CSV recording instead."
     ),
     topic_name: str = typer.Option(TELEMETRY, "--topic", help="Topic for --from-file."),
     machine_id: str | None = typer.Option(
-        None, "--machine-id", help="Machine id for CSV rows (--from-file)."
+        None, "--machine-id", help="Machine id for CSV rows (--from-file) without a machine_id column."
     ),
-    line_id: str = typer.Option("line-1", "--line-id", help="Line id for CSV rows (--from-file)."),
+    machine_type: str | None = typer.Option(
+        None, "--machine-type", help="Machine type for CSV rows (--from-file) without a machine_type column."
+    ),
+    line_id: str | None = typer.Option(
+        None, "--line-id", help="Line id for CSV rows (--from-file) without a line_id column."
+    ),
     time_column: str = typer.Option(
         "time", "--time-column", help="CSV time column (ISO 8601 or epoch s/ms)."
     ),
@@ -69,9 +88,14 @@ def produce(
         help="Serve /metrics here (0: off). Default: TWIN_METRICS__PRODUCE_PORT (9467).",
     ),
 ) -> None:
-    """Publish events with an idempotent acks=all producer; Ctrl-C flushes and prints a summary."""
+    """Publish events with an idempotent acks=all producer; Ctrl-C flushes and prints a summary.
+
+    A simulated run never stamps an event later than the wall clock: sped up with --duration, it
+    starts far enough in the past to end now; an event that would still be early waits for its time.
+    """
     from cli.servers import require
     from producers import Pacer
+    from producers.runs import RunId
     from producers.session import simulator_records
 
     settings = Settings()
@@ -81,22 +105,27 @@ def produce(
     simulator: Any = None
     if from_file is not None:
         source = _recording(
-            from_file, topic_name, machine_id=machine_id, line_id=line_id, time_column=time_column
-        )
+            from_file, topic_name, machine_id=machine_id, machine_type=machine_type,
+            line_id=line_id, time_column=time_column,
+        )  # fmt: skip
         pacer = Pacer(rate, replay_speed or None)
-        label = f"{from_file.name} -> {topic_name}"
+        label = f"{from_file.name} -> {namespace}{topic_name}"
     else:
         from sim import Simulator, load_factory
 
+        run = RunId.parse(run_id) if run_id is not None else RunId.new()
         spec = load_factory(factory) if factory is not None else load_factory()
-        start_ms = int(time.time() * 1000)
-        simulator = Simulator(spec, seed=seed, start_time_ms=start_ms)
         effective_speed = speed if speed is not None else (None if rate else 1.0)
-        source = simulator_records(simulator, seed, start_ms)
-        pacer = Pacer(rate, effective_speed)
+        start_ms = run.start_ms(duration_s=duration, speed=effective_speed)
+        simulator = Simulator(spec, seed=seed, start_time_ms=start_ms)
+        source = simulator_records(simulator, seed, start_ms, run_id=str(run))
+        pacer = Pacer(rate, effective_speed, live_edge=True)
         label = (
-            f"simulator seed {seed}, speed {effective_speed or 'unlimited'}x, rate {rate or 'unlimited'}/s"
+            f"simulator run {run} (seed {seed}), speed {effective_speed or 'unlimited'}x, "
+            f"rate {rate or 'unlimited'}/s, from {_iso(start_ms)}"
         )
+    if namespace:
+        source = _into(namespace, source)
 
     require(settings)
     from pipelines.topics import ensure_topics
@@ -105,8 +134,10 @@ def produce(
     chosen = start_metrics(settings, "produce", metrics_port, addr="127.0.0.1")
     if chosen:
         console.print(f"metrics on http://127.0.0.1:{chosen}/metrics")
-    ensure_topics(settings)
-    session = ProduceSession(settings, acked_ids=acked_ids)
+    from twin.topics import prefixed
+
+    ensure_topics(settings, prefixed(namespace))
+    session = ProduceSession(settings, prefix=namespace, acked_ids=acked_ids)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: session.stop())
@@ -128,11 +159,9 @@ def produce(
             console.print(line)
 
     def bad(line: Any) -> None:
-        console.print(
-            f"[yellow]line {line.line}: {line.reason}[/] (not sent)"
-            if line.line
-            else f"[yellow]{line.reason}[/]"
-        )
+        reason = escape(line.reason)  # a reason quoting '[bar]' must not be read as markup
+        where = f"line {line.line}: " if line.line else ""
+        console.print(f"[yellow]{where}{reason}[/]" + (" (not sent)" if line.line else ""))
 
     try:
         stats = session.run(source, pacer=pacer, duration_s=duration, on_tick=tick, on_bad=bad)
@@ -153,10 +182,33 @@ def produce(
         _write_labels(labels, simulator.fault_rows())
     if stats.failed or remaining:
         raise typer.Exit(1)
+    if from_file is not None and not stats.produced:
+        msg = f"{from_file}: no valid line to publish ({stats.invalid:,} rejected, reasons above)"
+        raise ConfigError(msg)
+
+
+def _iso(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _into(namespace: str, source: Iterable[Any]) -> Iterator[Any]:
+    """``source``'s records addressed to the topics of ``namespace``."""
+    from producers.records import Outgoing
+
+    for item in source:
+        yield Outgoing(namespace + item.topic, item.key, item.record) if isinstance(item, Outgoing) else item
 
 
 def _recording(
-    path: Path, topic_name: str, *, machine_id: str | None, line_id: str, time_column: str
+    path: Path,
+    topic_name: str,
+    *,
+    machine_id: str | None,
+    machine_type: str | None,
+    line_id: str | None,
+    time_column: str,
 ) -> Iterator[Any]:
     """The file's records, checked now: it exists, its type is known, its header fits the topic.
 
@@ -175,7 +227,7 @@ def _recording(
     records = iter(
         FileSource(
             path, entry.name, entry.key, schema.parsed,
-            machine_id=machine_id, line_id=line_id, time_column=time_column,
+            machine_id=machine_id, machine_type=machine_type, line_id=line_id, time_column=time_column,
         )
     )  # fmt: skip
     try:

@@ -55,6 +55,11 @@ LINE_PARTITIONS = 6  # the forwarded line-events topic (keyed by line)
 
 EVENTS = Counter("twin_processor_events_total", "Input messages handled", ["stage"])
 DEAD_LETTERS = Counter("twin_processor_dead_letters_total", "Input messages sent to a DLQ", ["stage"])
+CLOCK_SKEW = Counter(
+    "twin_processor_clock_skew_total",
+    "Inputs stamped further ahead of the wall clock than allowed (sent to the DLQ, reason clock-skew)",
+    ["stage"],
+)
 STEP_EMITTED = Counter(
     "twin_processor_emitted_total", "Derived events published, by the step that derived them", ["step"]
 )
@@ -78,7 +83,8 @@ def twin_config(settings: Settings) -> TwinConfig:
 
     ps = settings.processors
     config = TwinConfig(
-        kpi=KpiConfig(window_sizes_s=tuple(ps.kpi_windows_s), allowed_lateness_s=ps.kpi_lateness_s)
+        kpi=KpiConfig(window_sizes_s=tuple(ps.kpi_windows_s), allowed_lateness_s=ps.kpi_lateness_s),
+        max_clock_skew_s=ps.max_clock_skew_s,
     )
     if ps.rules_file is not None:
         from processors.alarms import AlarmRules
@@ -322,7 +328,8 @@ class Runner:
         name = self.stage.name
         stats = self.stage.stats
         seen = self.worker.reported.setdefault(name, {})
-        for key, counter in (("processed", EVENTS), ("dead_letters", DEAD_LETTERS)):
+        counters = (("processed", EVENTS), ("dead_letters", DEAD_LETTERS), ("clock_skew", CLOCK_SKEW))
+        for key, counter in counters:
             delta = stats[key] - seen.get(key, 0)
             if delta:
                 counter.labels(name).inc(delta)

@@ -36,6 +36,7 @@ from processors.steps import Chain, Step
 from twin.dlq import Headers, dead_letter_headers
 from twin.errors import DecodeError, ProcessingError, SnapshotError
 from twin.topics import ALARM_COMMANDS, KPIS, PRODUCTION, STATE, TELEMETRY, dlq_name
+from twin.units import human_duration
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,7 @@ class Stage:
         self.released: list[Inbound] = []  # handled since the caller last took them (to ack)
         self.last_offset: dict[tuple[str, int], int] = {}  # newest offset received per topic partition
         self.lookup: Callable[[str], bytes | None] = lambda _key: None  # stored snapshot of a key
+        self.wall: Callable[[], float] = time.time  # the wall clock that bounds event time
 
     # -- the runners' interface ----------------------------------------------------------------
     def offer(self, msg: Inbound, now: float) -> list[Outbound]:
@@ -477,6 +479,10 @@ class MachineStage(Stage):
         if topic not in MERGED:
             self.released.append(msg)
             return self.handle_decoded(msg, decoded)
+        skew = self._from_the_future(decoded)
+        if skew is not None:
+            self.released.append(msg)
+            return [self.dead_letter(msg, skew)]
         self.last_seen[(msg.partition, topic)] = hold
         self.first_seen.setdefault(msg.partition, hold)
         queue = self.queues.setdefault((msg.partition, topic), deque())
@@ -538,7 +544,32 @@ class MachineStage(Stage):
         decoded = self.decode(msg)
         if isinstance(decoded, Outbound):
             return [decoded]
+        skew = self._from_the_future(decoded) if msg.topic[len(self.prefix) :] in MERGED else None
+        if skew is not None:
+            return [self.dead_letter(msg, skew)]
         return self.handle_decoded(msg, decoded)
+
+    def _from_the_future(self, record: Record) -> DecodeError | None:
+        """The ``clock-skew`` error of an input stamped further ahead of the wall clock than the
+        allowed skew (``max_clock_skew_s``), else None. Such an input would move its partition's
+        watermark into the future: every other machine's windows and duration rules would then
+        treat their real-time events as late. A device with a wrong clock loses its own events to
+        the DLQ (counted, kept there with the reason), not the whole line's."""
+        event_time = record.get("event_time")
+        if not isinstance(event_time, int):
+            return None
+        now_ms = int(self.wall() * 1000)
+        ahead_ms = event_time - now_ms
+        if ahead_ms <= self.config.max_clock_skew_s * 1000:
+            return None
+        self.stats["clock_skew"] += 1
+        self.stats["dead_letters"] += 1
+        return DecodeError(
+            "clock-skew",
+            f"event_time {event_time} is {human_duration(ahead_ms / 1000)} ahead of this worker's clock "
+            f"(allowed: {human_duration(self.config.max_clock_skew_s)}, TWIN_PROCESSORS__MAX_CLOCK_SKEW_S); "
+            "check the source's clock",
+        )
 
     def handle_decoded(self, msg: Inbound, record: Record) -> list[Outbound]:
         machine_id = msg.key.decode("utf-8", "replace") if msg.key else str(record.get("machine_id", ""))

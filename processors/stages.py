@@ -38,6 +38,7 @@ class TwinConfig:
     twin_state: TwinStateConfig = field(default_factory=TwinStateConfig)
     rules: AlarmRules = field(default_factory=AlarmRules.default)
     horizon_s: float = 3600.0
+    max_clock_skew_s: float = 60.0  # inputs stamped further ahead of the wall clock: clock-skew DLQ
     line_order: dict[str, list[str]] = field(default_factory=dict)
 
 

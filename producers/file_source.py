@@ -1,16 +1,21 @@
 """Read external recordings (JSONL, CSV) as records of a topic's schema, validating each line.
 
-JSONL: one JSON object per line in the topic's value schema. Header fields may be left out: a
-missing ``event_id`` gets a uuid, ``correlation_id`` defaults to it, ``source`` to the file name.
+JSONL: one JSON object per line in the topic's value schema; ``event_time`` may be ISO 8601 text
+as in CSV. Header fields may be left out: a missing ``event_id`` is derived from the file's name,
+the line number and the line's text (importing the same file again yields the same ids, so the
+sinks store it once; another file never meets them), ``correlation_id`` defaults to it, ``source``
+to the file name.
 
 CSV (telemetry): a time column plus one column per signal; a header ``pressure_in [bar]`` or
-``pressure_in (bar)`` gives the unit. An empty cell is a dropped sample (null). The machine id comes
-from ``--machine-id`` or a ``machine_id`` column.
+``pressure_in (bar)`` gives the unit. An empty cell is a dropped sample (null). The machine id, its
+type and its line come from ``machine_id``, ``machine_type`` and ``line_id`` columns or from
+``--machine-id``, ``--machine-type`` and ``--line-id``; a line is never guessed.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import re
@@ -27,6 +32,7 @@ from producers.records import Outgoing
 
 _UNIT = re.compile(r"^\s*(?P<name>[^\[\(]+?)\s*[\[\(](?P<unit>[^\]\)]*)[\]\)]\s*$")
 _META_COLUMNS = {"machine_id", "line_id", "machine_type"}
+_IDS = uuid.UUID("5f0c7d1e-3a52-4f0e-9a43-2b8c1f6a7e90")  # namespace of ids derived from file lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +70,8 @@ class FileSource:
         parsed_schema: Any,
         *,
         machine_id: str | None = None,
-        line_id: str = "line-1",
-        machine_type: str = "",
+        line_id: str | None = None,
+        machine_type: str | None = None,
         time_column: str = "time",
     ) -> None:
         self.path = path
@@ -74,7 +80,7 @@ class FileSource:
         self.schema = parsed_schema
         self.machine_id = machine_id
         self.line_id = line_id
-        self.machine_type = machine_type
+        self.machine_type = machine_type or ""
         self.time_column = time_column
         self.source = f"file:{path.name}"
         self._required = [f["name"] for f in parsed_schema["fields"] if "default" not in f]
@@ -90,8 +96,10 @@ class FileSource:
             msg = f"{self.path}: unsupported file type {suffix!r} (use .jsonl or .csv)"
             raise ValueError(msg)
 
-    def _finish(self, number: int, record: dict[str, Any]) -> Outgoing | BadLine:
-        record.setdefault("event_id", str(uuid.uuid4()))
+    def _finish(self, number: int, record: dict[str, Any], text: str) -> Outgoing | BadLine:
+        if "event_id" not in record:
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            record["event_id"] = str(uuid.uuid5(_IDS, f"{self.path.name}|{number}|{digest}"))
         record.setdefault("correlation_id", record["event_id"])
         record.setdefault("source", self.source)
         missing = [name for name in self._required if name not in record]
@@ -120,7 +128,15 @@ class FileSource:
                 if not isinstance(record, dict):
                     yield BadLine(number, f"expected a JSON object, got {type(record).__name__}")
                     continue
-                yield self._finish(number, record)
+                stamp = record.get("event_time")
+                if isinstance(stamp, str):
+                    try:
+                        record["event_time"] = parse_time_ms(stamp)
+                    except ValueError:
+                        why = f"event_time {stamp!r} is neither ISO 8601 nor epoch seconds/ms"
+                        yield BadLine(number, why)
+                        continue
+                yield self._finish(number, record, line)
 
     def _csv(self, delimiter: str) -> Iterator[Outgoing | BadLine]:
         with self.path.open(encoding="utf-8", newline="") as fh:
@@ -135,9 +151,10 @@ class FileSource:
                 raise ValueError(msg)
             time_idx = names.index(self.time_column)
             meta = {name: i for i, name in enumerate(names) if name in _META_COLUMNS}
-            if self.machine_id is None and "machine_id" not in meta:
-                msg = f"{self.path}: give --machine-id or a machine_id column"
-                raise ValueError(msg)
+            for name, given in (("machine_id", self.machine_id), ("line_id", self.line_id)):
+                if given is None and name not in meta:
+                    msg = f"{self.path}: give --{name.replace('_', '-')} or a {name} column"
+                    raise ValueError(msg)
             signals = [(i, n, u) for i, (n, u) in enumerate(columns) if i != time_idx and n not in meta]
             for number, row in enumerate(reader, start=2):
                 if not row or all(not cell.strip() for cell in row):
@@ -179,7 +196,7 @@ class FileSource:
             "machine_type": row[meta["machine_type"]] if "machine_type" in meta else self.machine_type,
             "channels": channels,
         }
-        return self._finish(number, record)
+        return self._finish(number, record, "\x1f".join(row))
 
 
 def _column(header: str) -> tuple[str, str]:

@@ -25,12 +25,15 @@ class Outgoing:
 
 
 class EventMapper:
-    """Turns ``SimEvent``s into records. Event ids come from a seeded generator, so the same seed
-    replays the same ids and a consumer can detect duplicates."""
+    """Turns ``SimEvent``s into records. Event ids come from a generator seeded with the seed and
+    the run id: a retry of the same run replays the same ids (a consumer drops the duplicates),
+    another run never meets them. ``source`` is ``sim:<run id>:<line>`` (``sim:<line>`` without a
+    run id: tests and benchmarks in their own namespaces)."""
 
-    def __init__(self, seed: int, source_prefix: str = "sim") -> None:
-        self._rng = random.Random(f"event-ids:{seed}")  # noqa: S311 - reproducible ids, not secrets
-        self._source_prefix = source_prefix
+    def __init__(self, seed: int, run_id: str = "", source_prefix: str = "sim") -> None:
+        salt = f"event-ids:{seed}:{run_id}" if run_id else f"event-ids:{seed}"
+        self._rng = random.Random(salt)  # noqa: S311 - reproducible ids, not secrets
+        self._source_prefix = f"{source_prefix}:{run_id}" if run_id else source_prefix
 
     def _new_id(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))

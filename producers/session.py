@@ -27,10 +27,11 @@ CHECK_EVERY = 64
 
 
 def simulator_records(
-    simulator: Simulator, seed: int, start_ms: int, until_ms: int | None = None
+    simulator: Simulator, seed: int, start_ms: int, until_ms: int | None = None, run_id: str = ""
 ) -> Iterator[Outgoing]:
-    """The simulator's events as records, endlessly unless ``until_ms`` (sim time) is given."""
-    mapper = EventMapper(seed)
+    """The simulator's events as records, endlessly unless ``until_ms`` (sim time) is given; ids
+    and ``source`` of run ``run_id`` (see ``producers.runs``)."""
+    mapper = EventMapper(seed, run_id)
     horizon = until_ms
     step_ms = 600_000  # run the model in 10-minute slices so an endless run stays lazy
     now = start_ms
@@ -99,7 +100,7 @@ class ProduceSession:
         serve_callbacks = publisher.serve_callbacks
         shared_callback = publisher.delivery_callback()
         writes_ids = publisher.writes_ids
-        pace = pacer.wait if pacer is not None and (pacer.rate or pacer.speed) else None
+        pace = pacer.wait if pacer is not None and pacer.paces else None
         check_every = 1 if pace is not None else CHECK_EVERY
         encoders: dict[str, Callable[[Any], bytes]] = {}
         stopping = self._stop.is_set

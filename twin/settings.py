@@ -206,6 +206,11 @@ class ProcessorSettings(BaseModel):
     checkpoint_events: int = Field(default=5000, gt=0, description="checkpoint after this many inputs")
     kpi_windows_s: tuple[int, ...] = (60, 3600)
     kpi_lateness_s: float = Field(default=120.0, ge=0)
+    max_clock_skew_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="inputs stamped further ahead of the wall clock go to the DLQ (reason clock-skew)",
+    )
     session_timeout_s: float = Field(default=10.0, gt=0, description="dead worker detected after")
     # Faust's defaults (1 MiB per partition fetch, 4096-event stream buffer, unbounded poll) keep
     # its consumer thread and the event loop trading small batches; larger ones let a backlog (a

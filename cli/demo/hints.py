@@ -27,8 +27,9 @@ def closing_hints(run: DemoRun) -> None:
 
 
 def where_to_look(settings: Settings, *, machine: str, first_ms: int, last_ms: int, speed: float) -> str:
-    """The closing text. The line's clock ran ``speed`` times faster than the wall clock, so this
-    run's events lie partly in the future: the commands name the run's time range explicitly.
+    """The closing text. The line's clock ran ``speed`` times faster than the wall clock and reached
+    it as the run ended: this run's events cover the stretch of the past before the end of the run,
+    which the commands name explicitly (an earlier run may have covered the same stretch).
 
     >>> text = where_to_look(Settings(), machine="cnc-1", first_ms=0, last_ms=125_000, speed=120)
     >>> [line.strip() for line in text.splitlines() if "kpis" in line]
@@ -50,7 +51,7 @@ def where_to_look(settings: Settings, *, machine: str, first_ms: int, last_ms: i
         f"  Search           twin search --machine {machine} --since {since}\n"
         "  More events      twin produce --rate 5000 --duration 30\n"
         f"This run's events are stamped {since[-6:-1]} to {_minute(last_ms)[-6:-1]} UTC: the line ran "
-        f"{speed:g}x faster than the clock."
+        f"{speed:g}x faster than the clock, up to now."
     )
 
 

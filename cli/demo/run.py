@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
@@ -47,9 +46,12 @@ class DemoRun:
 
         self.settings = settings
         self.options = options
-        # A fresh worker group per run: the simulated clock restarts at "now" each run, so state
-        # carried over from the last demo (whose clock ran ahead) would see this run's events as late.
-        self.app_id = f"twin-demo-{int(time.time())}"
+        from producers.runs import RunId
+
+        self.run_id = RunId.new()
+        # A fresh worker group per run: each run replays its own stretch of simulated past, which
+        # a worker that saw the last demo's (later) events would count as late.
+        self.app_id = f"twin-demo-{self.run_id.launched_ms // 1000}"
         self.factory_path = DEFAULT_FACTORY_PATH  # the simulator and the worker use the same line
         self.factory = load_factory(self.factory_path)
         self.infra = _infra(settings)

@@ -37,6 +37,15 @@ def test_faults_become_alarms_kpis_state_and_bad_input_is_dead_lettered(
     stack: Infra, settings: Settings, tmp_path: Path
 ) -> None:
     with namespace(settings, tmp_path) as ns:
+        # A device whose clock runs 2 h ahead, first on cnc-1's partition: it must not move that
+        # partition's watermark (every later reading would be late, no window of its machines would
+        # count): it goes to the DLQ with reason clock-skew.
+        ahead = int(time.time() * 1000) + 2 * 3_600_000
+        ns.publish([Outgoing("factory.telemetry", "cnc-1", {
+            "event_id": "5b0e4a6e-8f57-4c47-9a7c-1d1c3ad0a001", "event_time": ahead, "source": "plant:gw-7",
+            "correlation_id": "skewed", "line_id": "line-1", "machine_id": "cnc-1", "machine_type": "cnc",
+            "channels": [{"name": "vibration_rms", "value": 1.0, "unit": "mm/s"}],
+        })])  # fmt: skip
         events = ns.produce_sim(hours=1.0)
         # Garbage in the middle of the telemetry stream: dead-lettered with its reason, nothing else lost.
         bad = Producer(
@@ -77,8 +86,11 @@ def test_faults_become_alarms_kpis_state_and_bad_input_is_dead_lettered(
         assert out["twin.anomalies"], "the bearing wear and overheating are anomalies too"
 
         letters = read_raw(settings, ns.name("factory.telemetry.dlq"))
-        assert sorted(v for v, _ in letters) == sorted([b"\x00\x00\x00\x00\x01garbage", b"not avro at all"])
-        reasons = {h["twin.dlq.error.reason"] for _, h in letters}
+        skewed = [h for _, h in letters if h["twin.dlq.error.reason"] == "clock-skew"]
+        assert len(skewed) == 1 and "ahead of this worker's clock" in skewed[0]["twin.dlq.error.message"]
+        garbage = [v for v, h in letters if h["twin.dlq.error.reason"] != "clock-skew"]
+        assert sorted(garbage) == sorted([b"\x00\x00\x00\x00\x01garbage", b"not avro at all"])
+        reasons = {h["twin.dlq.error.reason"] for _, h in letters} - {"clock-skew"}
         assert reasons <= {"schema", "magic", "body", "truncated"} and reasons
 
 

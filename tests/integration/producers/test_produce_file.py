@@ -49,7 +49,7 @@ def test_csv_replay_publishes_every_row_with_units(stack: Infra, settings: Setti
     rows = [f"{1_764_000_000 + i * 0.5},{10 + i}" for i in range(5)]  # 2 s of recording
     recording.write_text("time,motor_current [A]\n" + "\n".join(rows) + "\n")
     out = twin(
-        "produce", "--from-file", str(recording), "--machine-id", machine,
+        "produce", "--from-file", str(recording), "--machine-id", machine, "--line-id", "water-1",
         "--replay-speed", "1", "--metrics-port", "0", env=dict(os.environ),
     )  # fmt: skip
     assert out.returncode == 0, out.stderr

@@ -115,3 +115,40 @@ def test_a_cassandra_outage_pauses_the_sink_and_loses_nothing(
     with sink_namespace(settings) as ns:
         stream_through_outage(ns, CassandraSink(ns.settings, keyspace=migrated), "cassandra", events)
         assert stored_rows(cassandra, migrated, list(expected_rows(events))) == expected_rows(events)
+
+
+def test_two_runs_with_one_seed_are_both_stored_and_a_retried_run_once(
+    settings: Settings, cassandra: Session, migrated: str
+) -> None:
+    """Runs overwrote each other when event ids came from the seed alone. Now the run id salts
+    them: two runs with the same seed (over the same simulated stretch, the worst case) store
+    twice the records; the same run retried (same id, seed and start) stores nothing new."""
+    from producers.runs import RunId
+    from producers.session import simulator_records
+    from sim import Simulator, load_factory
+
+    start = 1_764_000_000_000
+
+    def run(run_id: RunId) -> list[Outgoing]:
+        sim = Simulator(load_factory(), seed=11, start_time_ms=start)
+        return list(simulator_records(sim, 11, start, start + 10 * 60_000, run_id=str(run_id)))
+
+    first, second = RunId.new(), RunId.new(RunId.new().launched_ms + 40_000)
+    one, other = run(first), run(second)
+    assert not {o.event_id for o in one} & {o.event_id for o in other}
+    assert {o.record["source"] for o in one} == {f"sim:{first}:line-1"}
+    raw = ("telemetry", "parts", "machine_states")
+    with sink_namespace(settings) as ns:
+        ns.publish(one)
+        runner = ns.start(CassandraSink(ns.settings, keyspace=migrated))
+        ns.wait_committed(runner)
+        once = stored_rows(cassandra, migrated, list(raw))
+        assert once["parts"] > 0 and once["machine_states"] > 0
+        ns.publish(other)
+        ns.wait_committed(runner)
+        assert stored_rows(cassandra, migrated, list(raw)) == {t: 2 * n for t, n in once.items()}
+        retried = run(RunId.parse(str(first)))
+        assert [o.record for o in retried] == [o.record for o in one]
+        ns.publish(retried)
+        ns.wait_committed(runner)
+        assert stored_rows(cassandra, migrated, list(raw)) == {t: 2 * n for t, n in once.items()}

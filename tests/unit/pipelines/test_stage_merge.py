@@ -129,3 +129,36 @@ def test_a_caught_up_topic_does_not_hold() -> None:
     assert stage.queued == 1  # production not read to its end: hold
     stage.release(always, 0.0)
     assert stage.queued == 0
+
+
+def test_an_input_from_the_future_goes_to_the_dlq_and_leaves_the_watermark_alone() -> None:
+    """A device whose clock runs 2 h ahead: its records are dead-lettered (reason clock-skew), the
+    partition's watermark stays where the honest machines put it, so their windows go on."""
+    msgs = inputs(10)
+    stage = make_stage()
+    stage.wall = lambda: (T0 + 10 * 60_000) / 1000  # the wall clock: the end of the honest data
+    future = json.loads(msgs[TELEMETRY][0].value or b"{}")
+    future.update(event_time=T0 + 2 * 3_600_000, machine_id="rogue-1")
+    rogue = Inbound(TELEMETRY, 0, 10_000, b"rogue-1", json.dumps(future).encode())
+    out = stage.offer(rogue, 0.0)
+    assert [o.topic for o in out] == ["factory.telemetry.dlq"]
+    headers = dict(out[0].headers or [])
+    assert headers["twin.dlq.error.reason"] == b"clock-skew"
+    assert b"1 h 50 min ahead" in (headers["twin.dlq.error.message"] or b"")
+    assert stage.stats["clock_skew"] == 1 and rogue in stage.released
+    assert 0 not in stage.watermarks and "rogue-1" not in stage.slots
+    for topic in (STATE, PRODUCTION, TELEMETRY):
+        for m in msgs[topic]:
+            stage.offer(m, 1.0)
+    stage.release(always, 1.0)
+    assert stage.watermarks[0] <= T0 + 10 * 60_000
+    assert stage.stats["clock_skew"] == 1  # the honest records are within the allowed skew
+
+
+def test_the_allowed_skew_is_configurable() -> None:
+    stage = MachineStage(TwinConfig(max_clock_skew_s=3 * 3600), lambda _topic: JsonCodec(), "line-events")
+    stage.wall = lambda: T0 / 1000
+    record = json.loads(inputs(1)[TELEMETRY][0].value or b"{}")
+    record["event_time"] = T0 + 2 * 3_600_000
+    out = stage.offer(Inbound(TELEMETRY, 0, 0, b"press-1", json.dumps(record).encode()), 0.0)
+    assert out == [] and stage.stats["clock_skew"] == 0

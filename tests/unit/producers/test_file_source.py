@@ -38,7 +38,7 @@ def test_csv_maps_columns_to_channels_with_units(tmp_path: Path) -> None:
 def test_bad_csv_rows_are_reported_with_line_numbers(tmp_path: Path) -> None:
     f = tmp_path / "bad.csv"
     f.write_text("time,a,b\n1764000000,1,2\n1764000001,x,2\n1764000002,1\nyesterday,1,2\n1764000003,inf,2\n")
-    out = list(source(f, machine_id="m"))
+    out = list(source(f, machine_id="m", line_id="l"))
     bad = [o for o in out if isinstance(o, BadLine)]
     assert [b.line for b in bad] == [3, 4, 5, 6]
     assert "column 'a': 'x' is not a number" in bad[0].reason
@@ -48,15 +48,49 @@ def test_bad_csv_rows_are_reported_with_line_numbers(tmp_path: Path) -> None:
     assert sum(isinstance(o, Outgoing) for o in out) == 1
 
 
-def test_csv_needs_a_machine_and_a_time_column(tmp_path: Path) -> None:
+def test_csv_needs_a_machine_a_line_and_a_time_column(tmp_path: Path) -> None:
     f = tmp_path / "x.csv"
     f.write_text("time,a\n1,2\n")
     with pytest.raises(ValueError, match="machine-id"):
-        list(source(f))
+        list(source(f, line_id="l"))
+    with pytest.raises(ValueError, match="give --line-id or a line_id column"):
+        list(source(f, machine_id="m"))  # a line is never guessed
     g = tmp_path / "y.csv"
     g.write_text("ts,a\n1,2\n")
     with pytest.raises(ValueError, match="no time column 'time'"):
-        list(source(g, machine_id="m"))
+        list(source(g, machine_id="m", line_id="l"))
+
+
+def test_csv_columns_and_options_name_the_machine_type_and_line(tmp_path: Path) -> None:
+    f = tmp_path / "pump.csv"
+    f.write_text("time,line_id,flow [m3/h]\n1764000000,water,31\n")
+    (out,) = list(source(f, machine_id="pump-7", machine_type="pump"))
+    assert isinstance(out, Outgoing)
+    assert (out.record["line_id"], out.record["machine_type"]) == ("water", "pump")
+
+
+def test_ids_derived_from_the_file_are_stable_and_file_specific(tmp_path: Path) -> None:
+    """Importing the same file again gives the same ids (stored once); another file, or another
+    line, never the same id."""
+    text = "time,flow\n1764000000,31\n1764000001,31\n"
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text(text)
+    b.write_text(text)
+    kw = {"machine_id": "p", "line_id": "l"}
+    ids = [[o.record["event_id"] for o in source(f, **kw) if isinstance(o, Outgoing)] for f in (a, a, b)]
+    assert ids[0] == ids[1]
+    assert len(set(ids[0]) | set(ids[2])) == 4
+
+
+def test_jsonl_takes_iso_times_like_csv(tmp_path: Path) -> None:
+    f = tmp_path / "e.jsonl"
+    f.write_text(
+        '{"event_time": "2025-11-24T16:00:00Z", "line_id": "l", "machine_id": "m", "channels": []}\n'
+        '{"event_time": "noon", "line_id": "l", "machine_id": "m", "channels": []}\n'
+    )
+    good, bad = list(source(f))
+    assert isinstance(good, Outgoing) and good.record["event_time"] == 1_764_000_000_000
+    assert isinstance(bad, BadLine) and "'noon' is neither ISO 8601 nor epoch" in bad.reason
 
 
 def test_jsonl_fills_the_header_and_validates(tmp_path: Path) -> None:
