@@ -27,7 +27,9 @@ def _cell(value: Any) -> str:
         return value.isoformat(timespec="milliseconds")
     if isinstance(value, float):
         return f"{value:.6g}"
-    if isinstance(value, Mapping | list | tuple | set):
+    if isinstance(value, Mapping):  # an alarm's details: 'channel: vibration_rms; runbook: https://...'
+        return "; ".join(f"{k}: {_cell(v)}" for k, v in sorted(value.items()))
+    if isinstance(value, list | tuple | set):
         return json.dumps(value, default=str, sort_keys=True)
     return str(value)
 

@@ -26,6 +26,13 @@ def process(
         True, "--create-topics/--no-create-topics", help="Create missing catalog topics and schemas first."
     ),
     log_level: str = typer.Option("WARNING", "--log-level", help="Worker log level."),
+    start: str | None = typer.Option(
+        None,
+        "--from",
+        help="Where the group starts: earliest, latest, or a time (ISO, or 30m/2h/1d back: what the "
+        "broker received from then on). Default: its committed offsets; a new group replays its "
+        "topics from the start. Said before it starts.",
+    ),
 ) -> None:
     """Run one processing worker until Ctrl-C / SIGTERM. Start several (same --app-id) to share the load."""
     from twin.errors import ConfigError
@@ -45,6 +52,11 @@ def process(
         ps.factory_file = factory
     if app_id:
         ps.app_id = app_id
+    at_ms: int | None = None
+    if start is not None and start not in ("earliest", "latest"):
+        from cli.search import parse_time
+
+        at_ms = int(parse_time(start, option="--from").timestamp() * 1000)
 
     from cli.metrics import start_metrics
     from cli.servers import require
@@ -57,11 +69,15 @@ def process(
 
     if create_topics:
         ensure_topics(settings, prefixed(ps.topic_prefix))
+    from pipelines.replay import plan_start
+
+    read = [topic(name, ps.topic_prefix).name for name in (TELEMETRY, PRODUCTION, STATE, ALARM_COMMANDS)]
+    begin = plan_start(settings, ps.app_id, read, start, at_ms)
     port = start_metrics(settings, "process", metrics_port)
     worker = Worker(settings)
-    read = (TELEMETRY, PRODUCTION, STATE, ALARM_COMMANDS)
-    inputs = ", ".join(topic(name, ps.topic_prefix).name for name in read)
     typer.echo(
-        f"processing worker {ps.app_id}: reading {inputs}" + (f", metrics on :{port}/metrics" if port else "")
+        f"processing worker {ps.app_id}: reading {', '.join(read)}"
+        + (f", metrics on :{port}/metrics" if port else "")
     )
+    typer.echo(begin.describe(ps.app_id, start))
     worker.run(loglevel=log_level)

@@ -226,6 +226,7 @@ _ALARM_COLUMNS = [
     "acked_by",
     "clear_time",
     "message",
+    "details",  # the rule's condition and its own details (a runbook link, an action)
     "alarm_id",
 ]
 _STATES = {

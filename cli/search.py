@@ -13,7 +13,7 @@ from twin.errors import ConfigError
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-TABLE_COLUMNS = ("time", "kind", "machine_id", "line_id", "what", "state", "message")
+TABLE_COLUMNS = ("time", "kind", "machine_id", "line_id", "what", "state", "message", "details")
 # Tools get the ids too, to follow a correlation_id into Cassandra or Kafka.
 EXPORT_COLUMNS = (*TABLE_COLUMNS, "id", "correlation_id")
 
@@ -50,12 +50,14 @@ def search(
     active: bool = typer.Option(
         False, "--active", help="Only alarms active now (their latest state), whatever --in says."
     ),
-    machine: str | None = typer.Option(None, "--machine", help="Only this machine (exact id)."),
-    line: str | None = typer.Option(None, "--line", help="Only this line (exact id)."),
+    machine: str | None = typer.Option(None, "--machine", "-m", help="Only this machine (exact id)."),
+    line: str | None = typer.Option(None, "--line", "-l", help="Only this line (exact id)."),
     since: str | None = typer.Option(None, "--since", help="From this time: ISO (UTC) or 30m, 1h, 2d back."),
     until: str | None = typer.Option(None, "--until", help="Before this time (same forms as --since)."),
     limit: int = typer.Option(20, "--limit", "-n", help="At most this many results, newest first."),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table, csv or json (lines)."),
+    fmt: OutputFormat = typer.Option(
+        OutputFormat.table, "--format", "-f", help="table, csv or json (lines)."
+    ),
     index_prefix: str | None = typer.Option(
         None, "--index-prefix", help="Index prefix (default: TWIN_ELASTICSEARCH__INDEX_PREFIX)."
     ),

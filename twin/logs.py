@@ -15,6 +15,7 @@ def configure_logging(level: str = "INFO") -> None:
         handlers=[RichHandler(rich_tracebacks=False, show_path=False)],
         force=True,
     )
-    # The client libraries are chatty at INFO about every connection.
-    for noisy in ("cassandra", "elastic_transport", "httpx", "twin.kafka.librdkafka"):
+    # The client libraries are chatty at INFO about every connection and request (the schema
+    # registry client logs each call through httpx2): shown only at DEBUG.
+    for noisy in ("cassandra", "elastic_transport", "httpx", "httpx2", "httpcore", "twin.kafka.librdkafka"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))

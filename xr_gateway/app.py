@@ -63,6 +63,8 @@ def create_app(
         description="Websocket protocol: see docs/gateway.md. REST under /api needs a Bearer token.",
         version="1",
         lifespan=lifespan,
+        docs_url=None,  # served below from packaged assets, not a CDN
+        redoc_url=None,
     )
     app.state.gateway = gateway
     if gw.allowed_origins:
@@ -80,6 +82,7 @@ def create_app(
     if gw.dev_mode:
         app.include_router(rest.dev)
     app.add_api_websocket_route("/ws", websocket_endpoint)
+    _offline_docs(app)
 
     # An API path no route matched is a 404 (not the static files' 405 for a POST).
     @app.api_route(
@@ -99,3 +102,22 @@ def create_app(
             return HTMLResponse(NOT_BUILT, status_code=503)
 
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the assets packaged with swagger-ui-bundle: a plant network reaches
+    no CDN, and the page must still work there."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from schemas import load_schema
 from twin.errors import CassandraUnreachableError, HistoryUnavailableError, MigrationError, one_line
-from xr_gateway.hub import CLOSED_ALARM, Hub
+from xr_gateway.hub import ACTIVE_STATUSES, Hub
 
 if TYPE_CHECKING:
     from cassandra.cluster import Cluster, Session
@@ -58,8 +58,8 @@ class MemoryHistory:
         seen: set[str] = set()
         for record in reversed(self.hub.recent_alarms):
             alarm_id = str(record["alarm_id"])
-            if open_only and (alarm_id in seen or record.get("status") == CLOSED_ALARM):
-                seen.add(alarm_id)  # an alarm's newest event decides whether it is open
+            if open_only and (alarm_id in seen or record.get("status") not in ACTIVE_STATUSES):
+                seen.add(alarm_id)  # an alarm's newest event decides whether it is active
                 continue
             seen.add(alarm_id)
             if machine_id is not None and record.get("machine_id") != machine_id:
@@ -97,10 +97,8 @@ _AHEAD_MS = DAY_MS  # KPI windows up to a day ahead of the wall clock (a simulat
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 
-ACTIVE_STATUSES = ("ACTIVE_UNACK", "ACTIVE_ACK")
 CLEARED_STATUSES = ("CLEARED_UNACK", "CLEARED_ACK")
 # "Open" as MemoryHistory and the REST docs mean it: the latest event is not CLEARED_ACK.
-_OPEN_CLEARED = tuple(s for s in CLEARED_STATUSES if s != CLOSED_ALARM)
 
 # The fields of twin.alarms and twin.kpis records, in the Avro schemas' order, so a record read back
 # from Cassandra is the record the feed decodes.
@@ -128,7 +126,14 @@ def alarm_record(row: Mapping[str, Any]) -> dict[str, Any]:
     for name in _ALARM_TIMES:
         out[name] = epoch_ms(out[name])
     out["details"] = dict(out["details"] or {})  # Cassandra returns an empty map as null
+    out["version"] = out.get("version") or 0  # rows written before lifecycle versions: null
     return out
+
+
+def lifecycle(record: Mapping[str, Any]) -> tuple[int, int]:
+    """Which of two records of one alarm is newer: the higher lifecycle version, whatever clocks
+    stamped them (records without a version: by event time)."""
+    return (record.get("version") or 0, record["event_time"])
 
 
 def kpi_record(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -284,9 +289,9 @@ class CassandraHistory:
                 if not _matches(record, machine_id, line_id):
                     continue
                 # An alarm is in one row per table; while the sink moves it between status
-                # partitions, a read may meet it twice: the newer event wins.
+                # partitions, a read may meet it twice: the later lifecycle version wins.
                 seen = latest.get(record["alarm_id"])
-                if seen is None or alarm_order(record) > alarm_order(seen):
+                if seen is None or lifecycle(record) > lifecycle(seen):
                     latest[record["alarm_id"]] = record
         return sorted(latest.values(), key=alarm_order, reverse=True)[:limit]
 
@@ -314,10 +319,9 @@ class CassandraHistory:
     ) -> Iterator[Mapping[str, Any]]:
         h, cap = self.history, self.max_rows
         if open_only:
-            # Open = not CLEARED_ACK: the ACTIVE partitions (only alarms active now: read whole) and
-            # CLEARED_UNACK, which grows with history, within the look-back.
+            # Active now: the ACTIVE partitions, which hold only those, read whole (an alarm active
+            # for weeks is still there).
             yield from h.alarms_by_status(ACTIVE_STATUSES, line_id=line_id, limit=cap)
-            yield from h.alarms_by_status(_OPEN_CLEARED, line_id=line_id, since_ms=since, limit=cap)
             return
         if machine_id is None and line_id is None:
             yield from h.alarms_by_status(ACTIVE_STATUSES, limit=cap)

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_TOO_SLOW = 4008
 CLOSED_ALARM = "CLEARED_ACK"  # the end of an alarm's lifecycle: nothing left to show or command
+ACTIVE_STATUSES = ("ACTIVE_UNACK", "ACTIVE_ACK")
 
 
 @dataclass(eq=False)
@@ -57,7 +58,8 @@ class Hub:
         self.clients: set[Client] = set()
         self.states: dict[str, Frame] = {}  # machine_id -> latest twin.state frame
         self.records: dict[str, dict[str, Any]] = {}  # machine_id -> latest twin.state record
-        self.open_alarms: dict[str, Frame] = {}  # alarm_id -> latest alarm frame, until CLEARED_ACK
+        self.open_alarms: dict[str, Frame] = {}  # alarm_id -> latest alarm frame, while active
+        self.alarm_versions: dict[str, int] = {}  # alarm_id -> lifecycle version of open_alarms' frame
         self.alarm_index: dict[str, tuple[str, str]] = {}  # alarm_id -> (machine_id, correlation_id)
         self.kpis: dict[tuple[Any, ...], Frame] = {}  # latest window per (scope, id, size)
         self.plans: dict[str | None, Frame] = {}  # latest plan per line
@@ -110,13 +112,21 @@ class Hub:
                 self.alarm_index[str(alarm["alarm_id"])] = (frame.machine_id, str(record["correlation_id"]))
         elif stream == "alarms":
             alarm_id = str(record["alarm_id"])
+            version = int(record.get("version") or 0)
+            if version and version < self.alarm_versions.get(alarm_id, 0):
+                return  # an older lifecycle step of an alarm the gateway already knows further on
             self.recent_alarms.append(record)
-            if record.get("status") == CLOSED_ALARM:
-                self.open_alarms.pop(alarm_id, None)
+            status = record.get("status")
+            if status == CLOSED_ALARM:
                 self.alarm_index.pop(alarm_id, None)
-            else:
-                self.open_alarms[alarm_id] = frame
+                self.alarm_versions.pop(alarm_id, None)
+            else:  # a cleared alarm not yet acknowledged still takes an ACK
+                self.alarm_versions[alarm_id] = version
                 self.alarm_index[alarm_id] = (str(record["machine_id"]), str(record["correlation_id"]))
+            if status in ACTIVE_STATUSES:
+                self.open_alarms[alarm_id] = frame
+            else:  # the snapshot's alarms are the machines' active alarms
+                self.open_alarms.pop(alarm_id, None)
         elif stream == "kpis" and frame.conflate_key is not None:
             self.kpis[frame.conflate_key] = frame
             self.recent_kpis.append(record)

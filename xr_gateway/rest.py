@@ -97,7 +97,9 @@ def alarms(
     _who: Authorized,
     machine_id: str | None = None,
     line_id: str | None = None,
-    open_only: bool = Query(False, description="only alarms whose latest event is not CLEARED_ACK"),
+    open_only: bool = Query(
+        False, description="only alarms active now (ACTIVE_UNACK or ACTIVE_ACK), as in the snapshot"
+    ),
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
     try:

@@ -2,15 +2,42 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 
 import uvicorn
 from fastapi import FastAPI
 
+from xr_gateway.session import REFUSED
 from xr_gateway.settings import GatewaySettings
 
 
+class RefusalIsNotAnError(logging.Filter):
+    """uvicorn's sans-I/O websocket protocol logs "ASGI callable returned without completing
+    handshake." at ERROR after an HTTP denial response too, i.e. after every handshake the gateway
+    refuses on purpose (a bad token, a foreign Origin: counted in
+    ``twin_gateway_handshakes_refused_total``). That one is logged at DEBUG; any other stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            record.levelno >= logging.ERROR
+            and REFUSED.get()
+            and "without completing handshake" in str(record.msg)
+        ):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
 def uvicorn_config(app: FastAPI, gw: GatewaySettings, *, log_level: str = "warning") -> uvicorn.Config:
+    config = _config(app, gw, log_level)
+    error_log = logging.getLogger("uvicorn.error")  # configured by uvicorn.Config just above
+    if not any(isinstance(f, RefusalIsNotAnError) for f in error_log.filters):
+        error_log.addFilter(RefusalIsNotAnError())
+    return config
+
+
+def _config(app: FastAPI, gw: GatewaySettings, log_level: str) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=gw.host,

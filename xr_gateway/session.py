@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import time
@@ -27,6 +28,9 @@ from xr_gateway.hub import CLOSE_TOO_SLOW, Client
 from xr_gateway.queue import ClientQueue
 from xr_gateway.ratelimit import TokenBucket
 from xr_gateway.service import Gateway
+
+# Set in the connection's task when the gateway refuses its handshake on purpose.
+REFUSED: contextvars.ContextVar[bool] = contextvars.ContextVar("twin_ws_refused", default=False)
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,7 @@ def _credentials(websocket: WebSocket) -> tuple[str | None, list[str]]:
 async def _refuse(websocket: WebSocket, status: int, reason: str, label: str) -> None:
     """An HTTP answer to the upgrade request, so a client sees why (a browser sees only a failure)."""
     metrics.HANDSHAKES_REFUSED.labels(label).inc()
+    REFUSED.set(True)  # the server's complaint that no handshake completed is expected: see server.py
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
         await websocket.send_denial_response(PlainTextResponse(reason, status_code=status))
     else:

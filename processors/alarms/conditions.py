@@ -390,6 +390,7 @@ class CompiledRule:
     raise_leaves: list[Leaf] = field(default_factory=list)
     anomaly_leaves: list[AnomalyLeaf] = field(default_factory=list)
     leaf_keys: frozenset[str] = frozenset()
+    channels: frozenset[str] = frozenset()  # every channel its conditions name
 
     @property
     def primary(self) -> Leaf | None:
@@ -419,4 +420,5 @@ class CompiledRule:
             raise_leaves=raise_.leaves(),
             anomaly_leaves=[leaf for leaf in every if isinstance(leaf, AnomalyLeaf)],
             leaf_keys=frozenset(leaf.key for leaf in every),
+            channels=frozenset(leaf.channel for leaf in every if isinstance(leaf, TelemetryLeaf)),
         )

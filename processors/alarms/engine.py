@@ -14,6 +14,7 @@ the worst value while it was active and ``clear_value`` the value at which the r
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +31,10 @@ from processors.alarms.rules import (
 )
 from processors.base import Emit, Record, derived_id, dump_snapshot, load_snapshot
 from twin.topics import ALARM_COMMANDS, ALARMS, ANOMALIES, STATE, TELEMETRY
+from twin.units import human_duration
+
+log = logging.getLogger(__name__)
+WATCH_READINGS = 5000  # readings after which a rule's channel nobody reported is warned about
 
 SOURCE = "processor:alarms"
 TOPICS = (TELEMETRY, STATE, ANOMALIES, ALARM_COMMANDS)
@@ -54,6 +59,30 @@ class AlarmRules:
         self.spec = spec
         self.compiled = [CompiledRule.build(r) for r in spec.rules if r.enabled]
         self.by_id = {c.spec.id: c for c in self.compiled}
+        # A rule naming a channel no machine reports is a typo or a machine that is not there: after
+        # the first WATCH_READINGS readings (of every engine sharing these rules), one warning each.
+        self.watching = any(c.channels for c in self.compiled)
+        self.readings = 0
+        self.seen_channels: set[str] = set()
+        self.unseen: dict[str, list[str]] = {}  # channel -> ids of the rules naming it, once known
+
+    def watch(self, record: Record) -> None:
+        """Note the channels of one reading; after ``WATCH_READINGS``, warn once about the rest."""
+        self.seen_channels.update(c["name"] for c in record["channels"] if c["value"] is not None)
+        self.readings += 1
+        if self.readings < WATCH_READINGS:
+            return
+        self.watching = False
+        for rule in self.compiled:
+            for channel in sorted(rule.channels - self.seen_channels):
+                self.unseen.setdefault(channel, []).append(rule.spec.id)
+        for channel, ids in self.unseen.items():
+            log.warning(
+                "alarm rule%s %s name%s channel %r, which no machine reported a value for in the first "
+                "%d readings: a typo in the rules, or a machine that is not on this line?",
+                "s" if len(ids) > 1 else "", ", ".join(ids), "" if len(ids) > 1 else "s", channel,
+                WATCH_READINGS,
+            )  # fmt: skip
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> AlarmRules:
@@ -96,6 +125,10 @@ class _Alarm:
     """The value at which the rule cleared it (None while active, or when an operator cleared it)."""
     message: str = ""
     details: dict[str, str] = field(default_factory=dict)
+    version: int = 0
+    """The lifecycle version of the last record: 1 raised, +1 per change. Stores order an alarm's
+    records by it, not by their clocks (an ACK carries the operator's clock, which can be behind
+    the machine's)."""
 
     @property
     def active(self) -> bool:
@@ -185,6 +218,8 @@ class AlarmEngine:
         if topic == TELEMETRY:
             if record.get("machine_type"):
                 s.machine_type = record["machine_type"]
+            if self._rules.watching:
+                self._rules.watch(record)
             values, units = s.values, s.units
             for c in record["channels"]:
                 values[c["name"]] = c["value"]
@@ -425,19 +460,26 @@ class AlarmEngine:
             self.stats["cleared_unack_evicted"] += 1
 
     def _emit(self, m: _Machine, alarm: _Alarm, trig: _Trigger, cause_id: str) -> Emit:
-        if not alarm.message:
-            self._compose_message(m, alarm)
+        self._compose_message(m, alarm, trig.time)
         event_id = derived_id("alarm-event", alarm.alarm_id, alarm.status, alarm.severity, cause_id)
+        alarm.version += 1
         self.stats["emitted"] += 1
         return Emit(ALARMS, alarm.machine_id, alarm.record(event_id, trig.time))
 
-    def _compose_message(self, m: _Machine, alarm: _Alarm) -> None:
-        """The alarm's message, written once as it is raised (from the raising value)."""
+    def _compose_message(self, m: _Machine, alarm: _Alarm, t: int) -> None:
+        """The alarm's message for the record at ``t``: the rule's template with the raising value,
+        the peak so far and how long it has been active. A rule gone from the rules file leaves the
+        message it had."""
         s = m.signals
         rule = self._rules.by_id.get(alarm.rule_id)
-        unit = rule.primary.unit(s) if rule is not None and rule.primary is not None else ""
-        spec = rule.spec if rule is not None else None
-        if spec is not None and spec.message:
+        if rule is None:
+            alarm.message = alarm.message or f"{alarm.alarm_type} on {alarm.machine_id}"
+            return
+        primary = rule.primary
+        unit = primary.unit(s) if primary is not None else ""
+        spec = rule.spec
+        if spec.message:
+            end = alarm.end_time if alarm.end_time is not None else t
             fields = {
                 "machine_id": alarm.machine_id,
                 "machine_type": s.machine_type or "",
@@ -447,6 +489,11 @@ class AlarmEngine:
                 "severity": alarm.severity,
                 "value": alarm.value,
                 "unit": unit,
+                "channel": getattr(primary, "channel", "") or "",
+                "peak": alarm.peak_value,
+                "value_duration": None if alarm.value is None else human_duration(alarm.value),
+                "peak_duration": None if alarm.peak_value is None else human_duration(alarm.peak_value),
+                "duration": human_duration(max(0, end - alarm.start_time) / 1000),
             }
             alarm.message = FORMATTER.vformat(spec.message, (), fields)
         else:

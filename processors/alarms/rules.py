@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -36,7 +37,15 @@ from pydantic import (
 
 from twin.errors import ConfigError
 
-Severity = Literal["CRITICAL", "MAJOR", "MINOR", "WARNING", "INDETERMINATE"]
+
+def _upper(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+# Case-insensitive in the file (``severity: major``), upper case everywhere after.
+Severity = Annotated[
+    Literal["CRITICAL", "MAJOR", "MINOR", "WARNING", "INDETERMINATE"], BeforeValidator(_upper)
+]
 SEVERITY_RANK: dict[str, int] = {"CRITICAL": 0, "MAJOR": 1, "MINOR": 2, "WARNING": 3, "INDETERMINATE": 4}
 """Lower is more severe (the Avro enum's order)."""
 
@@ -211,8 +220,13 @@ MESSAGE_FIELDS = (
     "alarm_type",
     "rule_id",
     "severity",
-    "value",
+    "value",  # the value that raised it
     "unit",
+    "channel",  # the signal of the rule's first condition ('' for a state or anomaly rule)
+    "peak",  # the worst value so far
+    "value_duration",  # the value, in seconds (a state's duration), in human units: '5 h 6 min'
+    "peak_duration",  # the peak likewise: how long a state lasted at most
+    "duration",  # how long the alarm has been active, in human units
 )
 
 
@@ -254,10 +268,10 @@ class Rule(_Model):
     @classmethod
     def _template(cls, v: str) -> str:
         # A typo in a placeholder would otherwise surface only when the alarm fires, at 3 a.m.
-        sample = {name: "x" for name in MESSAGE_FIELDS} | {"value": 1.0}
+        sample = {name: "x" for name in MESSAGE_FIELDS} | {"value": 1.0, "peak": 1.0}
         try:
             FORMATTER.vformat(v, (), sample)
-            FORMATTER.vformat(v, (), sample | {"value": None})
+            FORMATTER.vformat(v, (), sample | {"value": None, "peak": None})
         except (KeyError, IndexError, ValueError) as exc:
             msg = f"bad placeholder {exc} (known: {', '.join(MESSAGE_FIELDS)})"
             raise ValueError(msg) from None
@@ -298,7 +312,10 @@ def _describe(error: ValidationError, data: Any, source: str) -> str:
     more = len(error.errors()) - 1
     tail = f" (+{more} more)" if more else ""
     prefix = ", ".join(parts)
-    return f"alarm rules {source}: {prefix + ': ' if prefix else ''}{first['msg']}{tail}"
+    hint = ""
+    if isinstance(first.get("input"), bool) and "string" in first["msg"]:
+        hint = " (YAML reads unquoted yes/no/on/off/true/false as a boolean: quote it, e.g. 'on')"
+    return f"alarm rules {source}: {prefix + ': ' if prefix else ''}{first['msg']}{hint}{tail}"
 
 
 def parse_rules(data: Any, source: str = "<data>") -> RulesFile:

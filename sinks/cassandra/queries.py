@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,7 @@ _EVENT_TABLES = ("telemetry", "parts", "machine_states", "anomalies")
 _ALARM_FIELDS = (
     "alarm_id, machine_id, line_id, alarm_type, rule_id, severity, status, start_time, end_time, ack_time, "
     "acked_by, clear_time, cleared_by, value, peak_value, clear_value, message, details, event_id, "
-    "event_time, source, correlation_id"
+    "event_time, source, correlation_id, version"
 )
 
 
@@ -48,7 +48,7 @@ def _plain(value: Any) -> Any:
         out = {k: _plain(v) for k, v in value._asdict().items()}
     elif isinstance(value, list | tuple):
         out = [_plain(v) for v in value]
-    elif isinstance(value, dict):
+    elif isinstance(value, Mapping):  # a dict, or the driver's map type (frozen<map<...>>)
         out = {k: _plain(v) for k, v in value.items()}
     return out
 
@@ -193,9 +193,11 @@ class History:
         return _newest_first((one(s) for s in statuses), "start_time", limit)
 
     def alarm_events(self, alarm_id: str) -> list[Row]:
-        """Every lifecycle event of one alarm, oldest first."""
+        """Every lifecycle event of one alarm in lifecycle order (by version; events written before
+        versions existed by time), whatever clocks stamped them."""
         cql = "SELECT * FROM {ks}.alarm_events WHERE alarm_id = ?"
-        return list(self._run(cql, (uuid.UUID(alarm_id),)))
+        rows = list(self._run(cql, (uuid.UUID(alarm_id),)))
+        return sorted(rows, key=lambda r: (r.get("version") or 0, r["event_time"]))
 
     # -- scheduling ------------------------------------------------------------------------------
     def schedule_plans(self, line_id: str, *, limit: int) -> list[Row]:

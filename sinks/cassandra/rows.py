@@ -40,6 +40,9 @@ DAY_MS = 86_400_000
 _DATE_OFFSET = 2**31
 # Event times the tables can hold and the query side can turn back into datetimes (year 1970..9999).
 MAX_EVENT_TIME_MS = 253_402_300_799_999
+# An alarm's write timestamps are its start (µs) + its version: a thousand changes stay within the
+# start's millisecond, so the rows of a later alarm never lose to an earlier one's.
+MAX_ALARM_VERSION = 1000
 
 ALARM_STATUSES = ("ACTIVE_UNACK", "ACTIVE_ACK", "CLEARED_UNACK", "CLEARED_ACK")
 ACTIVE_STATUSES = ("ACTIVE_UNACK", "ACTIVE_ACK")
@@ -50,7 +53,7 @@ _OTHER_STATUSES = {s: [o for o in ALARM_STATUSES if o != s] for s in ALARM_STATU
 
 _ALARM_COLUMNS = (
     "line_id, alarm_type, rule_id, severity, end_time, ack_time, acked_by, clear_time, cleared_by, "
-    "value, peak_value, clear_value, message, details, event_id, event_time, source, correlation_id"
+    "value, peak_value, clear_value, message, details, event_id, event_time, source, correlation_id, version"
 )
 
 # name -> CQL (``{ks}`` is the keyspace). Bind markers in column order, USING TIMESTAMP last. The four
@@ -91,11 +94,11 @@ STATEMENTS: dict[str, str] = {
         "INSERT INTO {ks}.alarms_by_machine (machine_id, start_time, alarm_id, status, "
         + _ALARM_COLUMNS
         + ") "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
     ),
     "alarm_by_state": (
         "INSERT INTO {ks}.alarms_by_state (status, start_time, alarm_id, machine_id, " + _ALARM_COLUMNS + ") "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
     ),
     # Takes the alarm out of every other status partition, as of this event: an older event's row
     # there is shadowed, a newer one's survives, so arrival order does not matter.
@@ -106,7 +109,8 @@ STATEMENTS: dict[str, str] = {
     "alarm_event": (
         "INSERT INTO {ks}.alarm_events (alarm_id, event_time, event_id, machine_id, line_id, alarm_type, "
         "severity, status, value, peak_value, clear_value, message, acked_by, cleared_by, source, "
-        "correlation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+        "correlation_id, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "USING TIMESTAMP ?"
     ),
     "schedule_plan": (
         "INSERT INTO {ks}.schedule_plans (line_id, event_time, plan_id, request_id, solver, status, "
@@ -245,10 +249,17 @@ def alarm(v: Mapping[str, Any]) -> list[Write]:
     if status not in _STATUS_RANK:
         msg = f"unknown alarm status {status!r}"
         raise MappingError(msg)
-    ts = ms * 1000 + _STATUS_RANK[status]
     alarm_id = as_uuid(v["alarm_id"], "alarm_id")
     event_id = as_uuid(v["event_id"], "event_id")
     start = event_ms(v["start_time"], "start_time")
+    version = v.get("version") or 0
+    if type(version) is not int or not 0 <= version < MAX_ALARM_VERSION:
+        msg = f"alarm version {version!r} is not between 0 and {MAX_ALARM_VERSION - 1}"
+        raise MappingError(msg)
+    # The write timestamp orders an alarm's rows: by lifecycle version where the record has one
+    # (the start time is the same for all of them, the version breaks the tie: an ACK stamped
+    # before a raise from a clock running ahead still wins), else by event time and status rank.
+    ts = start * 1000 + version if version else ms * 1000 + _STATUS_RANK[status]
     machine = v["machine_id"]
     common = (
         v["line_id"],
@@ -269,6 +280,7 @@ def alarm(v: Mapping[str, Any]) -> list[Write]:
         ms,
         v["source"],
         v["correlation_id"],
+        version or None,
         ts,
     )
     event = (
@@ -288,6 +300,7 @@ def alarm(v: Mapping[str, Any]) -> list[Write]:
         _unset(v["cleared_by"]),
         v["source"],
         v["correlation_id"],
+        _unset(version or None),
         ts,
     )
     return [

@@ -64,6 +64,7 @@ ALARM_PROPERTIES: dict[str, Any] = {
     "clear_value": _DOUBLE,  # the value it cleared at
     # Free-form rule key/values: flattened keeps one mapping field however many keys rules invent.
     "details": {"type": "flattened"},
+    "version": _LONG,  # lifecycle version: 1 raised, +1 per change
 }
 
 ANOMALY_PROPERTIES: dict[str, Any] = {

@@ -6,8 +6,9 @@
 
 Every document's ``_id`` is its ``event_id`` (``index`` op), so a redelivered record replaces
 itself. Alarm events also update ``<prefix>-current-alarms`` (``_id`` = alarm_id) with external
-versioning (``event_time * 4 + lifecycle rank``, ``external_gte``): an older event arriving late
-gets a 409, which is the expected no-op, so the index ends in the latest state in any delivery order.
+versioning (from the lifecycle version, see ``documents.alarm_version``; ``external_gte``): an older
+event arriving late gets a 409, which is the expected no-op, so the index ends in the latest state
+in any delivery order, whatever clocks stamped the events.
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ class ElasticsearchSink:
         try:
             version = alarm_version(value)
             alarm_id = str(value["alarm_id"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, DocumentError) as exc:
             return _Entry(record, [], False, f"cannot build the current-alarm document: {exc}")
         current = {
             "index": {

@@ -233,7 +233,7 @@ def test_twin_search_prints_matches_or_says_there_are_none(settings: Settings, p
     result = runner.invoke(app, ["jam", "--index-prefix", prefix, "--format", "csv"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == "time,kind,machine_id,line_id,what,state,message,id,correlation_id"
+    assert lines[0] == "time,kind,machine_id,line_id,what,state,message,details,id,correlation_id"
     assert lines[1].startswith("2025-11-24T16:00:00.000+00:00,events,weld-1,line-1,state_change,DOWN,")
     assert len(lines) == 2
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from elasticsearch import Elasticsearch
 
-from sinks.elasticsearch import ElasticsearchSink, templates
-from tests.conftest import unique
+from sinks.elasticsearch import ElasticsearchSink
 from tests.integration.processors.pipeline_helpers import read_raw
 from tests.integration.sinks.sink_helpers import (
     count_by_topic,
@@ -19,16 +16,6 @@ from tests.integration.sinks.sink_helpers import (
 from twin.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture
-def index_prefix(es: Elasticsearch, request: pytest.FixtureRequest) -> Iterator[str]:
-    name = unique("e2e", request, sep="-")
-    yield name
-    for index in es.options(ignore_status=404).indices.get_alias(index=f"{name}-*").body or {}:
-        es.options(ignore_status=404).indices.delete(index=index)
-    for template in templates(name):
-        es.options(ignore_status=404).indices.delete_index_template(name=template)
 
 
 def stored(es: Elasticsearch, prefix: str) -> dict[str, int]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from producers.records import EventMapper
 from schemas.loader import load_schema
 from sim import ScenarioSpec, Simulator, load_factory
 from tests.unit.processors.fleet import Fleet
-from twin.errors import SnapshotError
+from twin.errors import ConfigError, SnapshotError
 
 T0 = 1_764_000_000_000
 
@@ -467,6 +468,19 @@ def test_ack_then_clear() -> None:
     assert engine.stats["command_unknown_alarm"] == 1
 
 
+def test_every_lifecycle_step_carries_the_next_version_whatever_its_clock() -> None:
+    """Stores order an alarm's records by version: an ACK stamped before the raise (the operator's
+    clock behind the machine's) is still version 2."""
+    engine = engines(rules(VIBRATION))
+    (raised,) = feed(engine, vib([5.0], start=100))
+    (acked,) = feed(engine, [("twin.alarm-commands", command(raised["alarm_id"], "cnc-1", 2, "ACK"))])
+    (cleared,) = feed(engine, vib([3.0], start=101))
+    assert acked["event_time"] < raised["event_time"]
+    assert [r["version"] for r in (raised, acked, cleared)] == [1, 2, 3]
+    other = feed(engine, vib([5.0], start=102))
+    assert other[0]["version"] == 1  # a new alarm starts its own lifecycle
+
+
 def test_clear_then_ack() -> None:
     engine = engines(rules(VIBRATION))
     (raised,) = feed(engine, vib([5.0]))
@@ -700,3 +714,67 @@ def test_default_rules_are_quiet_without_faults() -> None:
     out = feed(engines(AlarmRules.default()), ((t, r) for t, r in events if t != "factory.production"))
     # Random breakdowns are real stops and may raise MachineDown; nothing else should fire.
     assert {r["alarm_type"] for r in out} <= {"MachineDown", "Jam"}
+
+
+# -- messages operators read -------------------------------------------------------------------------
+
+
+def test_messages_name_the_channel_the_peak_and_durations_in_human_units() -> None:
+    vibration = {**VIBRATION, "message": "{channel} {value:.1f} {unit} (peak {peak:.1f}) for {duration}"}
+    engine = engines(rules(vibration))
+    out = feed(engine, vib([5.0, 6.5, 5.5, 3.0], start=0))
+    assert [r["message"] for r in out] == [
+        "vibration_rms 5.0 mm/s (peak 5.0) for 0 s",
+        "vibration_rms 5.0 mm/s (peak 6.5) for 3 s",  # the clear: the raising value, the peak, how long
+    ]
+    down = {**DOWN, "message": "{machine_id} down for {peak_duration}"}
+    raised, cleared = down_for(engines(rules(down)), 18_360, ticks=range(11, 18_400, 60))[::2][:2]
+    assert raised["message"] == "press-1 down for 2 min"
+    assert cleared["message"] == "press-1 down for 5 h 6 min"
+
+
+def test_severities_are_case_insensitive() -> None:
+    r = rules({**VIBRATION, "severity": "critical", "escalate": [{"severity": "Critical", "after_s": 5}]})
+    assert r.compiled[0].spec.severity == "CRITICAL"
+
+
+def test_a_yaml_boolean_where_text_belongs_gets_a_hint(tmp_path: Path) -> None:
+    f = tmp_path / "rules.yaml"
+    f.write_text("rules:\n  - id: on\n    alarm_type: Hot\n    raise: {channel: t, op: '>', value: 1}\n")
+    with pytest.raises(ConfigError, match="quote it") as info:
+        AlarmRules.from_yaml(f)
+    assert "\n" not in str(info.value)
+
+
+def test_a_rule_naming_a_channel_no_machine_reports_warns_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import processors.alarms.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "WATCH_READINGS", 10)
+    typo = {**VIBRATION, "id": "typo", "raise": {"channel": "vibraton_rms", "op": ">", "value": 4.5}}
+    del typo["clear"]
+    engine = engines(rules(VIBRATION, {**typo, "alarm_type": "Typo"}))
+    with caplog.at_level("WARNING", logger="processors.alarms.engine"):
+        feed(engine, vib([1.0] * 30))
+        feed(engine, vib([1.0] * 30, machine="cnc-2"))
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1
+    assert "alarm rule typo names channel 'vibraton_rms'" in warnings[0]
+
+
+def test_the_default_rules_name_only_channels_the_default_line_reports(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    engine = engines(AlarmRules.default())
+    mapper = EventMapper(seed=2)
+    sim = Simulator(load_factory(), seed=2, start_time_ms=T0)
+    with caplog.at_level("WARNING", logger="processors.alarms.engine"):
+        for event in sim.run(until_ms=T0 + 3_600_000):
+            o = mapper.map(event)
+            engine.process_one(o.topic, o.record)
+    assert engine_rules_warned(caplog) == []
+
+
+def engine_rules_warned(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "processors.alarms.engine"]

@@ -121,6 +121,19 @@ def test_a_later_lifecycle_step_in_the_same_millisecond_still_wins() -> None:
     assert stamps == sorted(stamps) and len(set(stamps)) == 4
 
 
+def test_the_lifecycle_version_orders_an_alarms_rows_whatever_the_clocks() -> None:
+    """A raise stamped 2 h ahead (a machine's clock), then an ACK stamped now (the operator's): the
+    ACK is version 2, so its rows carry the later write timestamp and win."""
+    raised = {**sample.alarm("ACTIVE_UNACK", sample.T0 + 7_200_000), "version": 1}
+    acked = {**sample.alarm("ACTIVE_ACK", sample.T0 + 60_000), "version": 2}
+    stamps = [dict(rows.alarm(r))["alarm_state_delete"][0] for r in (raised, acked)]
+    assert stamps[0] < stamps[1]
+    event = dict(rows.alarm(acked))["alarm_event"]
+    assert event[-2:] == (2, stamps[1])  # the event log keeps the version: listed in lifecycle order
+    with pytest.raises(MappingError, match="alarm version"):
+        rows.alarm({**acked, "version": rows.MAX_ALARM_VERSION})
+
+
 def test_kpi_windows_are_keyed_by_the_window_not_the_event() -> None:
     a = dict(rows.kpi_window(sample.kpi(oee=0.5)))["kpi_window"]
     b = dict(rows.kpi_window(sample.kpi(oee=0.7)))["kpi_window"]

@@ -106,3 +106,40 @@ def test_without_dev_mode_there_is_no_token_endpoint() -> None:
     http, _ = dev_app(dev_mode=False)
     with http:
         assert http.post("/api/dev/token").status_code == 404
+
+
+def test_the_api_docs_need_no_cdn() -> None:
+    """Plant networks reach no CDN: /docs and everything it loads come from the gateway itself."""
+    import re
+
+    client, _ = dev_app()
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page.text)
+    assert assets and all(a.startswith("/docs-assets/") for a in assets), assets
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
+    assert "cdn" not in page.text.lower() and "https://" not in page.text
+
+
+def test_a_refused_handshake_is_no_error_in_the_log() -> None:
+    """uvicorn logs "ASGI callable returned without completing handshake." at ERROR after every
+    denial response; after the gateway's own refusal that is DEBUG, anywhere else it stays ERROR."""
+    import contextvars
+    import logging
+
+    from xr_gateway.server import RefusalIsNotAnError
+    from xr_gateway.session import REFUSED
+
+    def record() -> logging.LogRecord:
+        msg = "ASGI callable returned without completing handshake."
+        return logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, msg, None, None)
+
+    quiet = RefusalIsNotAnError()
+    assert quiet.filter(record())  # no refusal in this context: a real error, kept
+
+    def refused() -> bool:
+        REFUSED.set(True)
+        return quiet.filter(record())
+
+    assert not contextvars.copy_context().run(refused)

@@ -21,7 +21,6 @@ from sinks.cassandra import rows
 from twin.codec import without_logical_types
 from twin.errors import HistoryUnavailableError
 from xr_gateway.history import (
-    ACTIVE_STATUSES,
     ALARM_FIELDS,
     CLEARED_STATUSES,
     DAY_MS,
@@ -31,7 +30,7 @@ from xr_gateway.history import (
     epoch_ms,
     kpi_record,
 )
-from xr_gateway.hub import CLOSED_ALARM
+from xr_gateway.hub import ACTIVE_STATUSES, CLOSED_ALARM
 
 NOW_MS = 1_764_000_000_000
 
