@@ -27,7 +27,9 @@ def gateway(
         help="Allow this browser Origin (repeatable), on top of TWIN_GATEWAY__ALLOWED_ORIGINS.",
     ),
     factory: Path | None = typer.Option(
-        None, "--factory", help="Line layout YAML the WebXR floor is drawn from. Default: the built-in line."
+        None,
+        "--factory",
+        help="Plant file or simulator layout the WebXR floor is drawn from. Default: the built-in line.",
     ),
     history: str | None = typer.Option(
         None,

@@ -12,7 +12,10 @@ def process(
         None, "--rules", help="Alarm rules YAML (default: the built-in rules, see docs/alarms.md)."
     ),
     factory: Path | None = typer.Option(
-        None, "--factory", help="Line layout YAML, for station order in line KPIs and schedule requests."
+        None,
+        "--factory",
+        help="Plant file or simulator layout (docs/plant.md): line order, states from signals, "
+        "continuous machines' KPIs.",
     ),
     app_id: str | None = typer.Option(
         None, "--app-id", help="Faust app id = consumer group; workers with the same id share partitions."

@@ -65,6 +65,11 @@ def produce(
     line_id: str | None = typer.Option(
         None, "--line-id", help="Line id for CSV rows (--from-file) without a line_id column."
     ),
+    plant: Path | None = typer.Option(
+        None,
+        "--plant",
+        help="Plant file (docs/plant.md): the line and type of --machine-id come from it (--from-file).",
+    ),
     time_column: str = typer.Option(
         "time", "--time-column", help="CSV time column (ISO 8601 or epoch s/ms)."
     ),
@@ -104,6 +109,8 @@ def produce(
     source: Iterable[Any]
     simulator: Any = None
     if from_file is not None:
+        if plant is not None and machine_id is not None:
+            line_id, machine_type = _from_plant(plant, machine_id, line_id, machine_type)
         source = _recording(
             from_file, topic_name, machine_id=machine_id, machine_type=machine_type,
             line_id=line_id, time_column=time_column,
@@ -185,6 +192,21 @@ def produce(
     if from_file is not None and not stats.produced:
         msg = f"{from_file}: no valid line to publish ({stats.invalid:,} rejected, reasons above)"
         raise ConfigError(msg)
+
+
+def _from_plant(
+    path: Path, machine_id: str, line_id: str | None, machine_type: str | None
+) -> tuple[str | None, str | None]:
+    """The line and type of ``machine_id`` as the plant file has them (options given win)."""
+    from sim import load_plant_file
+
+    found = load_plant_file(path)
+    machine = found.machine(machine_id)
+    if machine is None:
+        known = ", ".join(m.id for _, m in found.machines())
+        msg = f"{path}: no machine {machine_id!r} (the plant file has: {known})"
+        raise ConfigError(msg)
+    return line_id or found.line_of(machine_id), machine_type or machine.type
 
 
 def _iso(ms: int) -> str:

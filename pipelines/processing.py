@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import faust
@@ -90,18 +89,12 @@ def twin_config(settings: Settings) -> TwinConfig:
         from processors.alarms import AlarmRules
 
         config.rules = AlarmRules.from_yaml(ps.rules_file)
-    config.line_order = line_order(ps.factory_file)
+    if ps.factory_file is not None:
+        from sim import load_plant_file
+
+        config.plant = load_plant_file(ps.factory_file)
+        config.line_order = config.plant.line_order()
     return config
-
-
-def line_order(factory_file: Path | None) -> dict[str, list[str]]:
-    """Station order per line from a layout file (the simulator's format); {} when not given."""
-    if factory_file is None:
-        return {}
-    from sim import load_factory
-
-    factory = load_factory(factory_file)
-    return {line.id: [s.id for s in line.stations] for line in factory.lines}
 
 
 class Outputs:

@@ -31,6 +31,7 @@ from prometheus_client.core import HistogramMetricFamily
 
 from pipelines.stage_snapshot import dump_stage_snapshot, load_stage_snapshot
 from processors.base import Emit, Record
+from processors.derived_state import SOURCE as DERIVED_STATE
 from processors.stages import LINE_INPUTS, LINE_STEPS, MACHINE_STEPS, TwinConfig
 from processors.steps import Chain, Step
 from twin.dlq import Headers, dead_letter_headers
@@ -585,6 +586,12 @@ class MachineStage(Stage):
         event_time = None if topic == ALARM_COMMANDS else record.get("event_time")
         if self._seen(slot, msg):
             return out + self._outputs(self._replayed(msg.partition, event_time))
+        if topic == STATE and record.get("source") == DERIVED_STATE:
+            # A state this stage derived from readings, back from Kafka: its steps took it when it
+            # was derived (a backlog of readings would otherwise run far ahead of it).
+            self._fold(slot, msg, event_time)
+            self.stats["derived_returned"] += 1
+            return out + self._outputs(self._advance(msg.partition))
         emits = self._walk(slot, msg, topic, record)
         if isinstance(emits, Outbound):
             return [*out, emits]

@@ -22,10 +22,13 @@ from dataclasses import dataclass, field
 
 from processors.alarms import AlarmEngine, AlarmRules
 from processors.anomaly import AnomalyConfig, AnomalyProcessor
+from processors.derived_state import DerivedState
 from processors.kpi import KpiConfig, LineKpis, MachineKpis
+from processors.kpi.machine import Rate
 from processors.schedule_trigger import ScheduleTrigger, ScheduleTriggerConfig
 from processors.steps import Chain, Instrument, Step, inputs_of
 from processors.twin_state import TwinStateConfig, TwinStateTracker
+from twin.plant import PlantSpec
 from twin.topics import ALARM_COMMANDS, ALARMS, KPIS, PRODUCTION, STATE, TELEMETRY
 
 
@@ -39,6 +42,7 @@ class TwinConfig:
     rules: AlarmRules = field(default_factory=AlarmRules.default)
     horizon_s: float = 3600.0
     max_clock_skew_s: float = 60.0  # inputs stamped further ahead of the wall clock: clock-skew DLQ
+    plant: PlantSpec | None = None  # the plant file (or the simulator's layout), when given
     line_order: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -54,8 +58,22 @@ def _anomaly(machine_id: str, c: TwinConfig) -> AnomalyProcessor:
     return AnomalyProcessor(machine_id, c.anomaly)
 
 
+def _derived_state(machine_id: str, c: TwinConfig) -> DerivedState:
+    return DerivedState(machine_id, c)
+
+
 def _machine_kpis(machine_id: str, c: TwinConfig) -> MachineKpis:
-    return MachineKpis(machine_id, c.kpi)
+    return MachineKpis(machine_id, c.kpi, _rate(machine_id, c))
+
+
+def _rate(machine_id: str, c: TwinConfig) -> Rate | None:
+    """A continuous machine's rate against its nominal one, from the plant file."""
+    machine = c.plant.machine(machine_id) if c.plant is not None else None
+    if machine is None or machine.rate_channel is None or machine.nominal_rate is None:
+        return None
+    when = machine.running_when
+    above = when.above if when is not None and when.channel == machine.rate_channel else None
+    return Rate(machine.rate_channel, machine.nominal_rate, above)
 
 
 def _line_kpis(line_id: str, c: TwinConfig) -> LineKpis:
@@ -68,11 +86,20 @@ def _schedule_trigger(line_id: str, c: TwinConfig) -> ScheduleTrigger:
 
 
 MACHINE_STEPS: tuple[Step, ...] = (
-    Step("state", _twin_state, consumes=(TELEMETRY, PRODUCTION, STATE), takes=("alarms", "kpi")),
-    Step("alarms", _alarms, consumes=(TELEMETRY, STATE, ALARM_COMMANDS), takes=("anomaly",)),
+    Step(
+        "state",
+        _twin_state,
+        consumes=(TELEMETRY, PRODUCTION, STATE),
+        takes=("alarms", "kpi", "derived-state"),
+    ),
+    Step("alarms", _alarms, consumes=(TELEMETRY, STATE, ALARM_COMMANDS), takes=("anomaly", "derived-state")),
     # The operating state is context for the detectors: what is normal while idle is not while running.
-    Step("anomaly", _anomaly, consumes=(TELEMETRY, STATE)),
-    Step("kpi", _machine_kpis, consumes=(PRODUCTION, STATE)),
+    Step("anomaly", _anomaly, consumes=(TELEMETRY, STATE), takes=("derived-state",)),
+    # Telemetry only matters to a continuous machine's KPIs (its rate); the chain skips it for others.
+    Step("kpi", _machine_kpis, consumes=(PRODUCTION, STATE, TELEMETRY), takes=("derived-state",)),
+    # States from signals, for a machine the plant file says how: taken by the steps above at once,
+    # and published on factory.state (the stage drops them when they come back in).
+    Step("derived-state", _derived_state, consumes=(TELEMETRY, STATE)),
 )
 """Per machine (key ``machine_id``)."""
 

@@ -107,8 +107,12 @@ class Chain:
         ]
         self._by_topic: dict[str, list[tuple[str, ProcessFn]]] = {}
         for s in steps:
+            # A processor may decline some of its step's topics for its key (``ignores``: e.g. KPIs
+            # need readings only for a continuous machine): not called for them at all.
+            ignored: frozenset[str] = getattr(self.processors[s.id], "ignores", frozenset())
             for topic in s.consumes:
-                self._by_topic.setdefault(topic, []).append((s.id, process[s.id]))
+                if topic not in ignored:
+                    self._by_topic.setdefault(topic, []).append((s.id, process[s.id]))
         self._takers: dict[str, list[tuple[str, ProcessFn]]] = {
             s.id: [(t.id, process[t.id]) for t in steps if s.id in t.takes] for s in steps
         }

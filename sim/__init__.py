@@ -27,6 +27,7 @@ from sim.layout import (
 )
 from sim.loader import DEFAULT_FACTORY_PATH, load_factory, parse_factory
 from sim.observation import BufferObservation, FactoryObservation, LineObservation, MachineObservation
+from sim.plant import is_simulator_layout, load_plant_file, plant_of
 from sim.simulator import DEFAULT_START_TIME_MS, Simulator
 from sim.states import MachineState
 
@@ -62,6 +63,9 @@ __all__ = [
     "StationSpec",
     "TelemetryEvent",
     "faults_to_rows",
+    "is_simulator_layout",
     "load_factory",
+    "load_plant_file",
     "parse_factory",
+    "plant_of",
 ]

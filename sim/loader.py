@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from sim.layout import FactorySpec
 from twin.errors import ConfigError
+from twin.plant import read_yaml
 
 _LEADING_PATH = re.compile(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): ")
 
@@ -24,20 +24,7 @@ DEFAULT_FACTORY_PATH = Path(__file__).resolve().parent / "factories" / "default.
 def load_factory(path: str | Path = DEFAULT_FACTORY_PATH) -> FactorySpec:
     """Load and validate a layout file; every problem is a ``ConfigError`` naming file and field."""
     source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        msg = f"{source}: cannot read the factory layout: {exc}"
-        raise ConfigError(msg) from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        msg = f"{source}: not valid YAML{where}: {problem}"
-        raise ConfigError(msg) from None
-    return parse_factory(data, source=str(source))
+    return parse_factory(read_yaml(source, "the factory layout"), source=str(source))
 
 
 def parse_factory(data: object, source: str = "<factory>") -> FactorySpec:

@@ -201,7 +201,7 @@ class ProcessorSettings(BaseModel):
     app_id: str = Field(default="factory-twin-processors", description="Faust app id = consumer group")
     topic_prefix: str = Field(default="", description="namespace prepended to every catalog topic")
     rules_file: Path | None = Field(default=None, description="alarm rules YAML; default: built-in rules")
-    factory_file: Path | None = Field(default=None, description="line layout YAML (station order per line)")
+    factory_file: Path | None = Field(default=None, description="plant file or simulator layout")
     checkpoint_interval_s: float = Field(default=1.0, gt=0, description="state snapshot + commit period")
     checkpoint_events: int = Field(default=5000, gt=0, description="checkpoint after this many inputs")
     kpi_windows_s: tuple[int, ...] = (60, 3600)
@@ -270,7 +270,7 @@ class GatewaySettings(BaseModel):
         default="memory", description="where REST reads alarms/KPIs: this process or the sinks' tables"
     )
     factory_file: Path | None = Field(
-        default=None, description="line layout YAML the WebXR floor is drawn from; default: built-in line"
+        default=None, description="plant file or simulator layout the WebXR floor is drawn from"
     )
     web_dir: Path | None = Field(
         default=None, description="the built WebXR client served at /; default: xr_gateway/web/dist"

@@ -164,9 +164,31 @@ class LineKpis:
         self._global_watermark = None
 
 
+def _continuous_line(window: dict[str, Record], exit_id: str | None, late: int) -> Figures:
+    """A line of continuous machines (no parts, no ideal cycle time: pumps in series): what leaves
+    its last machine is the line's output, so the line has that machine's time and rate; without
+    a layout, the machine with the lowest OEE stands for the line (the bottleneck)."""
+    rec = window[exit_id] if exit_id is not None else min(window.values(), key=lambda r: float(r["oee"]))
+    repairs = [float(r["mttr_s"]) for r in window.values() if r.get("mttr_s") is not None]
+    return Figures(
+        planned_ms=round(float(rec["planned_time_s"]) * 1000),
+        run_ms=round(float(rec["run_time_s"]) * 1000),
+        total=0,
+        good=0,
+        ideal_cycle_time_s=0.0,
+        mean_cycle_time_s=None,
+        failures=sum(int(r.get("failures") or 0) for r in window.values()),
+        mttr_s=sum(repairs) / len(repairs) if repairs else None,
+        late_events=late,
+        rate_ratio=float(rec["performance"]),
+    )
+
+
 def line_figures(window: dict[str, Record], order: list[str] | None, late: int) -> Figures:
     """The figures of one line window from its machines' windows (``order``: the layout, if known)."""
     exit_id = order[-1] if order and order[-1] in window else None
+    if all(float(r["ideal_cycle_time_s"]) == 0 and int(r["total_count"]) == 0 for r in window.values()):
+        return _continuous_line(window, exit_id, late)
     if exit_id is not None and order:
         # Layout order first, so a tie for the constraint goes to the upstream machine.
         ranked = [m for m in order if m in window] + sorted(m for m in window if m not in order)

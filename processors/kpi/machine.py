@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from processors.base import Emit, Record, dump_snapshot
 from processors.kpi.config import KpiConfig, TimeKind
 from processors.kpi.record import Figures, get_float, get_int, get_str, kpi_emit, load_kpi_snapshot
 from twin.errors import KpiError, SnapshotError
-from twin.topics import PRODUCTION, STATE
+from twin.topics import PRODUCTION, STATE, TELEMETRY
 
 SNAPSHOT_FORMAT = "machine-kpis"
 SNAPSHOT_VERSION = 1
@@ -69,6 +69,17 @@ class _Timeline:
     failure_since: list[int | None]
 
 
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A continuous machine's rate (docs/plant.md): ``channel`` against ``nominal`` (same unit).
+    A reading counts while the machine runs: above ``running_above`` where that level is on this
+    channel, else while its last known state is RUNNING."""
+
+    channel: str
+    nominal: float
+    running_above: float | None = None
+
+
 @dataclass(slots=True)
 class _Machine:
     machine_id: str
@@ -83,6 +94,9 @@ class _Machine:
     part_keys: list[tuple[int, str]] = field(default_factory=list)
     parts: list[_Part] = field(default_factory=list)
     ids: set[str] = field(default_factory=set)
+    rates: dict[str, list[float]] = field(default_factory=dict)
+    """Continuous machines: per open window ("size:start"), [sum, count] of the running readings."""
+    running: bool = False  # the last state seen was RUNNING (for a rate without its own level)
 
 
 class MachineKpis:
@@ -93,9 +107,12 @@ class MachineKpis:
     machine still reports.
     """
 
-    def __init__(self, machine_id: str, config: KpiConfig | None = None) -> None:
+    def __init__(self, machine_id: str, config: KpiConfig | None = None, rate: Rate | None = None) -> None:
         self.machine_id = machine_id
         self.config = config or KpiConfig()
+        self.rate = rate
+        self.ignores = frozenset() if rate is not None else frozenset({TELEMETRY})
+        """Topics the chain need not hand over (readings matter only to a continuous machine)."""
         self._sizes = self.config.sizes_ms
         self._lateness = self.config.lateness_ms
         self._m = _Machine(machine_id, "")
@@ -106,8 +123,11 @@ class MachineKpis:
     # -- input --------------------------------------------------------------------------------------
 
     def process_one(self, topic: str, record: Record) -> list[Emit]:
-        """Take one production or state record; return the windows that closed. Other topics give
-        nothing; a record missing a field the figures need is a ``KpiError``."""
+        """Take one production or state record (or, for a continuous machine, a reading); return the
+        windows that closed. Other topics give nothing; a record missing a field the figures need is
+        a ``KpiError``."""
+        if topic == TELEMETRY:
+            return [] if self.rate is None else self._reading(self.rate, record)
         if topic not in (STATE, PRODUCTION):
             return []
         line_id = get_str(record, "line_id")
@@ -139,8 +159,27 @@ class MachineKpis:
         if event_id in m.ids:
             return []  # a redelivery (at-least-once) of an event already counted
         m.line_id = line_id
+        if isinstance(event, _Change) and (m.watermark is None or time >= m.watermark):
+            m.running = event.state == "RUNNING"
         self._accept(m, event)
         return self._close(m)
+
+    def _reading(self, rate: Rate, record: Record) -> list[Emit]:
+        """A continuous machine's reading: its rate joins the open windows it falls in, if it runs."""
+        value = next((c["value"] for c in record["channels"] if c["name"] == rate.channel), None)
+        if value is None:
+            return []
+        m = self._m
+        time = get_int(record, "event_time")
+        running = value > rate.running_above if rate.running_above is not None else m.running
+        if running and m.cursors:
+            for size in self._sizes:
+                start = time - time % size
+                if start >= m.cursors.get(size, start):  # not a window already emitted
+                    acc = m.rates.setdefault(f"{size}:{start}", [0.0, 0.0])
+                    acc[0] += value
+                    acc[1] += 1
+        return []
 
     def advance(self, event_time_ms: int) -> list[Emit]:
         """Close the windows whose end + allowed lateness <= ``event_time_ms`` (a watermark)."""
@@ -234,6 +273,9 @@ class MachineKpis:
         out: list[Emit] = []
         for _end, size, start in due:
             figures = self._figures(m, timeline, size, start, m.late[size])
+            if self.rate is not None:
+                total, n = m.rates.pop(f"{size}:{start}", (0.0, 0.0))
+                figures = replace(figures, rate_ratio=total / n / self.rate.nominal if n else 0.0)
             m.late[size] = 0  # pending late events go into the first window emitted after them
             m.cursors[size] = start + size
             out.append(kpi_emit("MACHINE", m.machine_id, m.line_id, size, start, figures))
@@ -342,6 +384,9 @@ class MachineKpis:
             "changes": [[x.time, x.state, x.reason, x.previous, x.event_id] for x in m.changes],
             "parts": [[p.time, p.good, p.cycle_time_s, p.ideal_cycle_time_s, p.event_id] for p in m.parts],
         }
+        if self.rate is not None:  # only continuous machines carry these (older snapshots lack them)
+            body["rates"] = m.rates
+            body["running"] = m.running
         return dump_snapshot(SNAPSHOT_FORMAT, SNAPSHOT_VERSION, body)
 
     def restore(self, data: bytes) -> None:
@@ -356,6 +401,8 @@ class MachineKpis:
             m.change_times = [x.time for x in m.changes]
             m.parts = [_Part(*p) for p in d["parts"]]
             m.part_keys = [(p.time, p.event_id) for p in m.parts]
+            m.rates = {str(k): [float(v[0]), float(v[1])] for k, v in d.get("rates", {}).items()}
+            m.running = bool(d.get("running", False))
         except (ValueError, KeyError, TypeError) as exc:
             msg = f"{SNAPSHOT_FORMAT} snapshot of {self.machine_id!r} is damaged: {type(exc).__name__}: {exc}"
             raise SnapshotError(msg) from None

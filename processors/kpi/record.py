@@ -25,6 +25,8 @@ class Figures:
     failures: int
     mttr_s: float | None
     late_events: int
+    rate_ratio: float | None = None
+    """A continuous machine's mean running rate / its nominal rate: its performance (no parts)."""
 
 
 def _ratio(num: float, den: float) -> float:
@@ -45,7 +47,9 @@ def kpi_emit(scope: str, scope_id: str, line_id: str, size_ms: int, start_ms: in
     availability = _ratio(run_s, planned_s)
     # Performance is clamped too: a short window can end just after parts whose run time fell
     # mostly in the window before, which would read as faster than ideal.
-    performance = _ratio(f.ideal_cycle_time_s * f.total, run_s)
+    performance = (
+        _ratio(f.ideal_cycle_time_s * f.total, run_s) if f.rate_ratio is None else min(1.0, f.rate_ratio)
+    )
     quality = f.good / f.total if f.total else 1.0
     event_id = window_id(scope, scope_id, size_s, start_ms)
     record: Record = {

@@ -64,14 +64,17 @@ class Namespace:
     def publish(self, records: list[Outgoing]) -> None:
         publish(self.settings, self.prefix, records)
 
-    def start_worker(self, tag: str = "w") -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, tag: str = "w", factory: Path = DEFAULT_LAYOUT, rules: Path | None = None
+    ) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
         env["TWIN_PROCESSORS__TOPIC_PREFIX"] = self.prefix
         env["TWIN_PROCESSORS__SESSION_TIMEOUT_S"] = "6"
         with (self.logs / f"{tag}-{len(self.workers)}.log").open("wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "cli", "process", "--app-id", self.app_id, "--metrics-port", "0",
-                 "--no-create-topics", "--log-level", "WARNING", "--factory", str(DEFAULT_LAYOUT)],
+                 "--no-create-topics", "--log-level", "WARNING", "--factory", str(factory),
+                 *(["--rules", str(rules)] if rules is not None else [])],
                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         self.workers.append(proc)

@@ -155,6 +155,7 @@ def test_a_stage_snapshot_is_one_json_document_embedding_each_steps_snapshot(mes
         "alarms",
         "anomaly",
         "machine-kpis",
+        "derived-state",
     }
     sent = [m.offset for m in messages[:500] if m.partition == 0 and m.topic == "factory.telemetry"]
     assert doc["positions"]["factory.telemetry:0"] == max(sent)

@@ -117,7 +117,7 @@ def test_declarations_the_walker_cannot_run_are_refused(steps: tuple[Step, ...],
 def test_the_twins_declarations() -> None:
     check_steps(MACHINE_STEPS)
     check_steps(LINE_STEPS)
-    assert [s.id for s in MACHINE_STEPS] == ["state", "alarms", "anomaly", "kpi"]
+    assert [s.id for s in MACHINE_STEPS] == ["state", "alarms", "anomaly", "kpi", "derived-state"]
     assert [s.id for s in LINE_STEPS] == ["line-kpi", "schedule-trigger"]
     assert MACHINE_INPUTS == (
         "factory.telemetry",
