@@ -100,7 +100,7 @@ def produce(
     """
     from cli.servers import require
     from producers import Pacer
-    from producers.runs import RunId
+    from producers.runs import RunId, RunLog
     from producers.session import simulator_records
 
     settings = Settings()
@@ -123,7 +123,11 @@ def produce(
         run = RunId.parse(run_id) if run_id is not None else RunId.new()
         spec = load_factory(factory) if factory is not None else load_factory()
         effective_speed = speed if speed is not None else (None if rate else 1.0)
-        start_ms = run.start_ms(duration_s=duration, speed=effective_speed)
+        # A sped-up run goes where it meets no earlier run of its lines (in this namespace).
+        lines = [f"{namespace}{line.id}" for line in spec.lines]
+        start_ms = RunLog(settings.infra.root / "runs.jsonl").start_of(
+            run, lines, duration_s=duration, speed=effective_speed
+        )
         simulator = Simulator(spec, seed=seed, start_time_ms=start_ms)
         source = simulator_records(simulator, seed, start_ms, run_id=str(run))
         pacer = Pacer(rate, effective_speed, live_edge=True)

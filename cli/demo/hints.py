@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from cli.demo.run import DemoRun
@@ -27,9 +28,9 @@ def closing_hints(run: DemoRun) -> None:
 
 
 def where_to_look(settings: Settings, *, machine: str, first_ms: int, last_ms: int, speed: float) -> str:
-    """The closing text. The line's clock ran ``speed`` times faster than the wall clock and reached
-    it as the run ended: this run's events cover the stretch of the past before the end of the run,
-    which the commands name explicitly (an earlier run may have covered the same stretch).
+    """The closing text. The line's clock ran ``speed`` times faster than the wall clock, over a
+    stretch of the past that no earlier run of the line covered (ending now if it could): the
+    commands name that stretch explicitly.
 
     >>> text = where_to_look(Settings(), machine="cnc-1", first_ms=0, last_ms=125_000, speed=120)
     >>> [line.strip() for line in text.splitlines() if "kpis" in line]
@@ -51,8 +52,15 @@ def where_to_look(settings: Settings, *, machine: str, first_ms: int, last_ms: i
         f"  Search           twin search --machine {machine} --since {since}\n"
         "  More events      twin produce --rate 5000 --duration 30\n"
         f"This run's events are stamped {since[-6:-1]} to {_minute(last_ms)[-6:-1]} UTC: the line ran "
-        f"{speed:g}x faster than the clock, up to now."
+        f"{speed:g}x faster than the clock, {_where(last_ms)}."
     )
+
+
+def _where(last_ms: int) -> str:
+    """Where the run's stretch lies: up to now, or before the runs that already covered that."""
+    if time.time() * 1000 - last_ms < 5 * MINUTE_MS:
+        return "up to now"
+    return "in the past before the earlier runs of this line (.twin/runs.jsonl), so nothing is overwritten"
 
 
 def _minute(ms: int) -> str:

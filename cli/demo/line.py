@@ -21,16 +21,24 @@ TICK_S = 2.0  # how often the live counts print
 def stream_line(run: DemoRun) -> None:
     """``twin produce`` for ``--duration`` seconds at ``--speed``; every event must be acknowledged."""
     from producers import Pacer
+    from producers.runs import RunLog
     from producers.session import ProduceSession, simulator_records
     from sim import Simulator
 
     run.before = end_offsets(run.settings, SOURCE_TOPICS)
     # Sped up, the line starts in the past and its clock reaches the wall clock as it ends: the
     # shared topics never hold events from the future (see producers.runs).
-    run.started_ms = start_ms = run.run_id.start_ms(duration_s=run.options.duration, speed=run.options.speed)
+    log = RunLog(run.settings.infra.root / "runs.jsonl")  # an earlier run's stretch is not overwritten
+    run.started_ms = start_ms = log.start_of(
+        run.run_id,
+        [line.id for line in run.factory.lines],
+        duration_s=run.options.duration,
+        speed=run.options.speed,
+    )
     seed = run.options.seed
     simulator = Simulator(run.factory, seed=seed, start_time_ms=start_ms)
-    console.print(f"run {run.run_id} (seed {seed}): simulated time from {_clock(start_ms)} to now")
+    end_ms = start_ms + round(run.options.duration * run.options.speed * 1000)
+    console.print(f"run {run.run_id} (seed {seed}): simulated time {_clock(start_ms)} to {_clock(end_ms)}")
     session = ProduceSession(run.settings)
     last_tick = [0.0]
 

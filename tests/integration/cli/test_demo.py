@@ -6,7 +6,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -72,10 +72,8 @@ def test_closing_hints_name_the_demo_machines_in_commands_that_work(demo_out: st
     assert set(named) <= machines, f"hints name {set(named) - machines}, the factory has {sorted(machines)}"
     for argv in hinted:
         _parse(argv)
-    # The KPI hint, run as printed, shows that machine's windows of this run, up to its last one:
-    # the line's clock ran 120x the wall clock and reached it as the run ended, so they all lie in
-    # the past (none from the future), within the run's 8 simulated minutes (the last few minutes'
-    # windows stay open: their allowed lateness had not passed when the run ended).
+    # The KPI hint, run as printed, shows that machine's windows of this run (its stretch of the
+    # past: ending now, or before earlier runs of the line on this machine), none from the future.
     kpis = next(argv for argv in hinted if argv[:2] == ["query", "kpis"])
     asked = datetime.now(UTC)
     out = subprocess.run(
@@ -85,8 +83,7 @@ def test_closing_hints_name_the_demo_machines_in_commands_that_work(demo_out: st
     machine = kpis[kpis.index("--machine") + 1]
     starts = re.findall(rf"│ (\S+) +│ {re.escape(machine)} +│ 60 ", out.stdout)
     assert starts, out.stdout
-    newest = max(datetime.fromisoformat(t) for t in starts)
-    assert asked - timedelta(minutes=10) < newest <= asked, out.stdout
+    assert max(datetime.fromisoformat(t) for t in starts) <= asked, out.stdout
 
 
 def test_a_hint_with_an_unknown_flag_or_command_fails_the_check() -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import fastavro
 import pytest
@@ -78,3 +79,25 @@ def test_unlimited_pacer_never_sleeps() -> None:
     for i in range(1000):
         pacer.wait(i * 1_000_000)
     assert clock.now == 100.0
+
+
+def test_the_run_log_places_each_sped_up_run_where_no_earlier_one_is(tmp_path: Path) -> None:
+    """Two demos a minute apart would cover the same stretch of the past: the second goes before
+    the first; a retry takes its logged stretch; another line, or a live run, is not moved."""
+    from producers.runs import RunId, RunLog
+
+    log = RunLog(tmp_path / "runs.jsonl")
+    t = 1_796_661_612_345
+    first = RunId(t)
+    assert log.start_of(first, ["line-1"], duration_s=20, speed=120) == t - 20 * 119 * 1000
+    second = RunId(t + 60_000)
+    start = log.start_of(second, ["line-1"], duration_s=20, speed=120)
+    assert start == (t - 20 * 119 * 1000) - 20 * 120 * 1000  # ends where the first began
+    assert log.start_of(first, ["line-1"], duration_s=20, speed=120) == t - 20 * 119 * 1000  # a retry
+    assert (
+        log.start_of(RunId(t + 61_000), ["line-2"], duration_s=20, speed=120) == t + 61_000 - 20 * 119 * 1000
+    )
+    assert log.start_of(RunId(t + 90_000), ["line-1"], duration_s=None, speed=1) == t + 90_000
+    assert len(log.stretches()) == 3
+    (tmp_path / "runs.jsonl").write_text((tmp_path / "runs.jsonl").read_text() + '{"run_id": "torn')
+    assert len(log.stretches()) == 3  # a torn last line is skipped
