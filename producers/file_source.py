@@ -153,7 +153,8 @@ class FileSource:
             meta = {name: i for i, name in enumerate(names) if name in _META_COLUMNS}
             for name, given in (("machine_id", self.machine_id), ("line_id", self.line_id)):
                 if given is None and name not in meta:
-                    msg = f"{self.path}: give --{name.replace('_', '-')} or a {name} column"
+                    hint = " (or a plant file with --plant)" if name == "line_id" else ""
+                    msg = f"{self.path}: give --{name.replace('_', '-')} or a {name} column{hint}"
                     raise ValueError(msg)
             signals = [(i, n, u) for i, (n, u) in enumerate(columns) if i != time_idx and n not in meta]
             for number, row in enumerate(reader, start=2):

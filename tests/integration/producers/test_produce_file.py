@@ -56,3 +56,21 @@ def test_csv_replay_publishes_every_row_with_units(stack: Infra, settings: Setti
     mine = [r for r in consume_all(settings, ["factory.telemetry"]) if r["machine_id"] == machine]
     assert mine[0]["channels"][0] == {"name": "motor_current", "value": 10.0, "unit": "A"}
     assert len(mine) == 5
+
+
+def test_a_file_without_a_valid_line_exits_1_and_reasons_keep_their_brackets(
+    stack: Infra, tmp_path: Path
+) -> None:
+    """Every line rejected: one line per mistake, the file's verdict last, exit 1. A reason that
+    quotes a field like 'pressure [bar]' prints it whole (not eaten as console markup)."""
+    recording = tmp_path / "bad.jsonl"
+    recording.write_text(
+        '{"event_time": "2025-11-24T16:00:00Z", "line_id": "l", "machine_id": "m", "channels": [],'
+        ' "pressure [bar]": 2}\n'
+        '{"event_time": "noon", "line_id": "l", "machine_id": "m", "channels": []}\n'
+    )
+    out = twin("produce", "--from-file", str(recording), "--metrics-port", "0")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "line 1: unknown field pressure [bar] (not sent)" in out.stdout, out.stdout
+    assert "line 2: event_time 'noon' is neither ISO 8601 nor epoch seconds/ms" in out.stdout
+    assert out.stderr.strip() == f"error: {recording}: no valid line to publish (2 rejected, reasons above)"
