@@ -59,29 +59,49 @@ class AlarmRules:
         self.spec = spec
         self.compiled = [CompiledRule.build(r) for r in spec.rules if r.enabled]
         self.by_id = {c.spec.id: c for c in self.compiled}
-        # A rule naming a channel no machine reports is a typo or a machine that is not there: after
+        # A rule naming a channel its machines do not report is a typo (or the wrong machines): after
         # the first WATCH_READINGS readings (of every engine sharing these rules), one warning each.
-        self.watching = any(c.channels for c in self.compiled)
+        # Only rules that select machines by id, type or line: a worker owns some partitions, so
+        # what "all machines" report is more than it sees.
+        self.watching = any(c.channels and _selective(c) for c in self.compiled)
         self.readings = 0
-        self.seen_channels: set[str] = set()
+        self.seen: dict[str, tuple[str, str, set[str]]] = {}  # machine -> type, line, channels reported
         self.unseen: dict[str, list[str]] = {}  # channel -> ids of the rules naming it, once known
 
     def watch(self, record: Record) -> None:
-        """Note the channels of one reading; after ``WATCH_READINGS``, warn once about the rest."""
-        self.seen_channels.update(c["name"] for c in record["channels"] if c["value"] is not None)
+        """Note the channels of one reading; after ``WATCH_READINGS``, warn once about the rules
+        whose selected machines (those this worker saw) never reported a channel they name."""
+        machine = self.seen.get(record["machine_id"])
+        if machine is None:
+            machine = self.seen[record["machine_id"]] = (
+                str(record.get("machine_type") or ""),
+                str(record.get("line_id") or ""),
+                set(),
+            )
+        machine[2].update(c["name"] for c in record["channels"] if c["value"] is not None)
         self.readings += 1
         if self.readings < WATCH_READINGS:
             return
         self.watching = False
         for rule in self.compiled:
-            for channel in sorted(rule.channels - self.seen_channels):
+            if not _selective(rule):
+                continue
+            selected = [
+                channels
+                for machine_id, (machine_type, line_id, channels) in self.seen.items()
+                if rule.spec.select.matches(machine_id, machine_type, line_id)
+            ]
+            if not selected:
+                continue  # none of its machines is on this worker's partitions
+            reported = set().union(*selected)
+            for channel in sorted(rule.channels - reported):
                 self.unseen.setdefault(channel, []).append(rule.spec.id)
         for channel, ids in self.unseen.items():
             log.warning(
-                "alarm rule%s %s name%s channel %r, which no machine reported a value for in the first "
-                "%d readings: a typo in the rules, or a machine that is not on this line?",
+                "alarm rule%s %s name%s channel %r, which none of the machines %s select%s reported a value "
+                "for in the first %d readings: a typo in the rules, or the wrong machines selected?",
                 "s" if len(ids) > 1 else "", ", ".join(ids), "" if len(ids) > 1 else "s", channel,
-                WATCH_READINGS,
+                "they" if len(ids) > 1 else "it", "" if len(ids) > 1 else "s", WATCH_READINGS,
             )  # fmt: skip
 
     @classmethod
@@ -97,6 +117,11 @@ class AlarmRules:
     def default(cls) -> AlarmRules:
         """The rules shipped for the simulator's default line (default_rules.yaml)."""
         return cls.from_yaml(DEFAULT_RULES)
+
+
+def _selective(rule: CompiledRule) -> bool:
+    select = rule.spec.select
+    return bool(select.machines or select.machine_types or select.lines)
 
 
 @dataclass(slots=True)

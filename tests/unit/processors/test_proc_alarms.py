@@ -754,13 +754,20 @@ def test_a_rule_naming_a_channel_no_machine_reports_warns_once(
     monkeypatch.setattr(engine_module, "WATCH_READINGS", 10)
     typo = {**VIBRATION, "id": "typo", "raise": {"channel": "vibraton_rms", "op": ">", "value": 4.5}}
     del typo["clear"]
-    engine = engines(rules(VIBRATION, {**typo, "alarm_type": "Typo"}))
+    typo["select"] = {"machines": ["cnc-1", "cnc-2"]}
+    # Selecting all machines is not checked: a worker sees only its partitions' machines.
+    everyone = {**typo, "id": "everyone", "alarm_type": "Typo2", "select": "all"}
+    # A rule whose machines this worker never saw is not its concern.
+    elsewhere = {**typo, "id": "elsewhere", "alarm_type": "Typo3", "select": {"machines": ["pump-9"]}}
+    engine = engines(rules(VIBRATION, {**typo, "alarm_type": "Typo"}, everyone, elsewhere))
     with caplog.at_level("WARNING", logger="processors.alarms.engine"):
         feed(engine, vib([1.0] * 30))
         feed(engine, vib([1.0] * 30, machine="cnc-2"))
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1
-    assert "alarm rule typo names channel 'vibraton_rms'" in warnings[0]
+    assert (
+        "alarm rule typo names channel 'vibraton_rms', which none of the machines it selects" in warnings[0]
+    )
 
 
 def test_the_default_rules_name_only_channels_the_default_line_reports(
