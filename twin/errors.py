@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from pydantic_core import ErrorDetails
+
 
 class TwinError(Exception):
     """Root of every error Factory Twin raises on purpose.
@@ -150,3 +157,49 @@ class AuthError(TwinError):
 
 class CommandError(TwinError):
     """An operator command the gateway cannot carry out."""
+
+
+_LEADING_PATH = re.compile(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): ")
+M = TypeVar("M", bound="BaseModel")
+
+
+def validated(model: type[M], data: object, source: str, kind: str) -> M:
+    """``data`` (loaded YAML) as ``model``; else one ``ConfigError`` line naming ``source`` and the
+    first problem's field (``lines[0].stations[2].scrap_probability: ... (got 1.5)``)."""
+    from pydantic import ValidationError
+
+    if not isinstance(data, dict):
+        msg = f"{source}: a {kind} is a mapping with a 'lines' list, got {type(data).__name__}"
+        raise ConfigError(msg)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        every = exc.errors()
+        # Pydantic also reports a tuple whose item failed as "too short": not a problem of its own.
+        errors = [
+            e
+            for e in every
+            if not (
+                e["type"] == "too_short"
+                and any(o["loc"][: len(e["loc"])] == e["loc"] and o is not e for o in every)
+            )
+        ]
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        msg = f"{source}: {describe(errors[0])}{more}"
+        raise ConfigError(msg) from None
+
+
+def describe(error: ErrorDetails) -> str:
+    """One pydantic error as ``path.to[0].field: message (got value)``."""
+    path = ""
+    for part in error["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    text = error["msg"].removeprefix("Value error, ")
+    # Model-level validators name the sub-field at the start of their message; fold it into the path.
+    inner = _LEADING_PATH.match(text)
+    if inner:
+        path = f"{path}.{inner[1]}" if path else inner[1]
+        text = text[inner.end() :]
+    value = error.get("input")
+    got = f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
+    return f"{path}: {text}{got}" if path else f"{text}{got}"

@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from twin.errors import ConfigError
+from twin.errors import ConfigError, validated
 
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -161,18 +161,7 @@ class PlantSpec(_Spec):
 
 def parse_plant(data: Any, source: str = "<plant>") -> PlantSpec:
     """Validate loaded YAML; every problem is one ``ConfigError`` line naming the file and field."""
-    if not isinstance(data, dict):
-        msg = f"{source}: a plant file is a mapping with a 'lines' list, got {type(data).__name__}"
-        raise ConfigError(msg)
-    try:
-        return PlantSpec.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-        text = first["msg"].removeprefix("Value error, ")
-        msg = f"{source}: {where + ': ' if where else ''}{text}{more}"
-        raise ConfigError(msg) from None
+    return validated(PlantSpec, data, source, "plant file")
 
 
 def read_yaml(path: Path, what: str = "it") -> Any:
