@@ -12,6 +12,19 @@ from __future__ import annotations
 
 from sim.actions import Action, Pause, Resume, StartMaintenance
 from sim.catalog import MACHINE_TYPES, ChannelRole
+from sim.dispatch import (
+    RULE_NAMES,
+    Decision,
+    DecisionCause,
+    EddPolicy,
+    FifoPolicy,
+    MwkrPolicy,
+    PlanPolicy,
+    Policy,
+    QueueItem,
+    SptPolicy,
+    policy_by_name,
+)
 from sim.events import ChannelReading, PartProducedEvent, SimEvent, StateChangeEvent, TelemetryEvent
 from sim.faults import FaultKind, FaultRecord, faults_to_rows
 from sim.layout import (
@@ -19,13 +32,16 @@ from sim.layout import (
     ChangeoverSpec,
     ChannelSpec,
     FactorySpec,
+    FamilySpec,
     FaultSpec,
     LineSpec,
     RandomFaultsSpec,
+    ReleaseSpec,
     ScenarioSpec,
+    SetupSpec,
     StationSpec,
 )
-from sim.loader import DEFAULT_FACTORY_PATH, load_factory, parse_factory
+from sim.loader import DEFAULT_FACTORY_PATH, factory_names, load_factory, parse_factory
 from sim.observation import BufferObservation, FactoryObservation, LineObservation, MachineObservation
 from sim.plant import is_simulator_layout, load_plant_file, plant_of
 from sim.simulator import DEFAULT_START_TIME_MS, Simulator
@@ -35,6 +51,7 @@ __all__ = [
     "DEFAULT_FACTORY_PATH",
     "DEFAULT_START_TIME_MS",
     "MACHINE_TYPES",
+    "RULE_NAMES",
     "Action",
     "BreakSpec",
     "BufferObservation",
@@ -42,30 +59,44 @@ __all__ = [
     "ChannelReading",
     "ChannelRole",
     "ChannelSpec",
+    "Decision",
+    "DecisionCause",
+    "EddPolicy",
     "FactoryObservation",
     "FactorySpec",
+    "FamilySpec",
     "FaultKind",
     "FaultRecord",
     "FaultSpec",
+    "FifoPolicy",
     "LineObservation",
     "LineSpec",
     "MachineObservation",
     "MachineState",
+    "MwkrPolicy",
     "PartProducedEvent",
     "Pause",
+    "PlanPolicy",
+    "Policy",
+    "QueueItem",
     "RandomFaultsSpec",
+    "ReleaseSpec",
     "Resume",
     "ScenarioSpec",
+    "SetupSpec",
     "SimEvent",
     "Simulator",
+    "SptPolicy",
     "StartMaintenance",
     "StateChangeEvent",
     "StationSpec",
     "TelemetryEvent",
+    "factory_names",
     "faults_to_rows",
     "is_simulator_layout",
     "load_factory",
     "load_plant_file",
     "parse_factory",
     "plant_of",
+    "policy_by_name",
 ]

@@ -30,7 +30,11 @@ class TelemetryEvent:
 
 @dataclass(frozen=True, slots=True)
 class PartProducedEvent:
-    """A station finished its cycle on a part; ``good=False`` means the part was scrapped there."""
+    """A station finished its cycle on a part; ``good=False`` means the part was scrapped there.
+
+    ``ideal_cycle_time_s`` is the part's nominal time at this station (its family's, where the line
+    has families). ``family`` and ``due_ms`` (epoch ms) are ``None`` on lines without them.
+    """
 
     time_ms: int
     line_id: str
@@ -40,6 +44,8 @@ class PartProducedEvent:
     ideal_cycle_time_s: float
     good: bool
     scrap_reason: str | None
+    family: str | None = None
+    due_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,13 @@ and turns validation errors into a ``ConfigError`` naming the file and the field
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sim.catalog import MACHINE_TYPES, ChannelRole, default_channel
+from sim.dispatch import RULE_NAMES
 from sim.faults import SENSOR_FAULTS, FaultKind
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -87,7 +89,9 @@ class StationSpec(_Spec):
     """One machine and the buffer in front of it.
 
     ``input_buffer`` is the capacity of the buffer feeding this station; the first station of a line
-    draws from an unlimited raw-material source and has none. Cycle times are drawn as
+    draws from an unlimited raw-material source (or a release backlog) and has none. ``stage``
+    groups consecutive stations into parallel machines sharing the queue in front of them (its
+    capacity set on the first of them). Cycle times are drawn as
     ``ideal_cycle_time_s * (1 + cycle_time_cv * |z|)`` with ``z`` standard normal. ``mtbf_s`` is
     running time between random breakdowns (``None``: none), repaired in about ``mttr_s``.
     """
@@ -104,6 +108,8 @@ class StationSpec(_Spec):
     telemetry_interval_s: Annotated[float, Field(ge=0.05, le=3600, allow_inf_nan=False)] = 1.0
     input_buffer: int | None = Field(None, gt=0, le=100_000)
     channels: tuple[ChannelSpec, ...] = ()
+    stage: Identifier | None = None
+    """Consecutive stations of one stage are parallel machines sharing one input queue."""
 
     @model_validator(mode="before")
     @classmethod
@@ -158,13 +164,83 @@ class StationSpec(_Spec):
         return any(c.role == role for c in self.channels)
 
 
+class FamilySpec(_Spec):
+    """A product family the line makes.
+
+    ``share``: relative weight in the release mix. Its nominal cycle time at a station is
+    ``cycle_times_s[station id]`` where given, else the station's ``ideal_cycle_time_s`` times
+    ``processing_factor[stage]`` (default 1). ``due_allowance_s``: an order of this family is due
+    that long after its release (overrides the release's default).
+    """
+
+    id: Identifier
+    share: Positive = 1.0
+    processing_factor: dict[Identifier, Positive] = Field(default_factory=dict)
+    cycle_times_s: dict[Identifier, Annotated[float, Field(ge=0.01, allow_inf_nan=False)]] = Field(
+        default_factory=dict
+    )
+    due_allowance_s: Positive | None = None
+
+
+class SetupSpec(_Spec):
+    """Sequence-dependent setups: ``times_s[from][to]`` seconds to change a machine from family
+    ``from`` to family ``to``; a change not listed takes ``default_s``, a family to itself nothing.
+
+    With ``stage`` the entry holds for that stage only; without, for every stage that has no entry
+    of its own.
+    """
+
+    stage: Identifier | None = None
+    default_s: NonNegative = 0.0
+    times_s: dict[Identifier, dict[Identifier, NonNegative]] = Field(default_factory=dict)
+
+
+class ReleaseSpec(_Spec):
+    """Orders released into a backlog in front of the first stage, whose machines dispatch from it.
+
+    ``initial_orders`` arrive at the start (a batch); then, with ``interarrival_s``, one order at a
+    time with exponential gaps of that mean (Poisson arrivals), up to ``max_orders`` in all. Each
+    order is one part of a family drawn by ``share``, due ``due_allowance_s`` (the family's, else
+    this default; none: no due date) after its release. An order arriving to a full ``backlog`` is
+    turned away (counted in ``LineObservation.refused``).
+    """
+
+    interarrival_s: Positive | None = None
+    initial_orders: int = Field(0, ge=0, le=100_000)
+    max_orders: int | None = Field(None, gt=0)
+    due_allowance_s: Positive | None = None
+    backlog: int = Field(1000, gt=0, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _some_orders(self) -> ReleaseSpec:
+        if self.interarrival_s is None and self.initial_orders == 0:
+            msg = "a release needs initial_orders or interarrival_s"
+            raise ValueError(msg)
+        if self.max_orders is not None and self.max_orders < self.initial_orders:
+            msg = f"max_orders ({self.max_orders}) is fewer than initial_orders ({self.initial_orders})"
+            raise ValueError(msg)
+        return self
+
+
 class LineSpec(_Spec):
-    """An ordered line of stations; ``prefill`` fills each buffer to that share at start (warm start)."""
+    """A line of stations in flow order; ``prefill`` fills each buffer to that share at start.
+
+    A serial line by default: each station is a stage of its own. Consecutive stations naming the
+    same ``stage`` are parallel machines sharing the queue in front of the stage (a hybrid flow
+    shop). ``families`` and ``setups`` make parts differ (processing times, sequence-dependent
+    setups, due dates); ``release`` feeds the first stage with orders over time instead of an
+    unlimited raw-material source; ``dispatch`` names the rule every machine of the line decides
+    by until a policy is set (``sim.dispatch``).
+    """
 
     id: Identifier
     stations: tuple[StationSpec, ...]
     breaks: tuple[BreakSpec, ...] = ()
     prefill: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.0
+    families: tuple[FamilySpec, ...] = ()
+    setups: tuple[SetupSpec, ...] = ()
+    release: ReleaseSpec | None = None
+    dispatch: str = "fifo"
 
     # Emptiness is checked here, not with Field(min_length=1): pydantic reports a tuple whose items
     # failed validation as "too short" too, which would add a misleading second error.
@@ -175,6 +251,14 @@ class LineSpec(_Spec):
             msg = "a line needs at least one station"
             raise ValueError(msg)
         return stations
+
+    @field_validator("dispatch")
+    @classmethod
+    def _known_rule(cls, dispatch: str) -> str:
+        if dispatch not in RULE_NAMES:
+            msg = f"unknown dispatch rule {dispatch!r} (known: {', '.join(RULE_NAMES)})"
+            raise ValueError(msg)
+        return dispatch
 
     @model_validator(mode="after")
     def _buffers(self) -> LineSpec:
@@ -189,11 +273,86 @@ class LineSpec(_Spec):
         if dupes:
             msg = f"stations: duplicate station id(s) {', '.join(dupes)}"
             raise ValueError(msg)
+        stage_of: dict[str, int] = {}
+        for si, station in enumerate(self.stations):
+            name = station.stage or station.id
+            first = stage_of.setdefault(name, si)
+            if first == si:
+                if name != station.id and name in ids:
+                    msg = f"stations[{si}].stage: {name!r} is the id of another station"
+                    raise ValueError(msg)
+                continue
+            if self.stations[si - 1].stage != station.stage or station.stage is None:
+                msg = f"stations[{si}].stage: the stations of stage {name!r} must be consecutive"
+                raise ValueError(msg)
+            if station.input_buffer is not None:
+                msg = (
+                    f"stations[{si}].input_buffer: stage {name!r} shares one queue; set its capacity "
+                    f"on its first station ({self.stations[first].id})"
+                )
+                raise ValueError(msg)
         return self
 
+    @model_validator(mode="after")
+    def _families(self) -> LineSpec:
+        stages = [name for name, _ in self.stages()]
+        station_ids = [s.id for s in self.stations]
+        family_ids = [f.id for f in self.families]
+        dupes = sorted({f for f in family_ids if family_ids.count(f) > 1})
+        if dupes:
+            msg = f"families: duplicate family id(s) {', '.join(dupes)}"
+            raise ValueError(msg)
+        for fi, family in enumerate(self.families):
+            _known(f"families[{fi}].processing_factor", "stage", family.processing_factor, stages)
+            _known(f"families[{fi}].cycle_times_s", "station", family.cycle_times_s, station_ids)
+        return self
+
+    @model_validator(mode="after")
+    def _setups(self) -> LineSpec:
+        if self.setups and not self.families:
+            msg = "setups: setups change between families; declare families"
+            raise ValueError(msg)
+        stages = [name for name, _ in self.stages()]
+        family_ids = [f.id for f in self.families]
+        seen: set[str | None] = set()
+        for ui, setup in enumerate(self.setups):
+            if setup.stage is not None:
+                _known(f"setups[{ui}].stage", "stage", [setup.stage], stages)
+            if setup.stage in seen:
+                where = "the whole line" if setup.stage is None else f"stage {setup.stage!r}"
+                msg = f"setups[{ui}]: a second setup entry for {where}"
+                raise ValueError(msg)
+            seen.add(setup.stage)
+            for origin, targets in setup.times_s.items():
+                _known(f"setups[{ui}].times_s", "family", [origin, *targets], family_ids)
+        return self
+
+    def stages(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """The stages in flow order: name and the indexes of their stations (parallel machines).
+
+        A station without ``stage`` is a stage of its own, named by its id.
+        """
+        out: list[tuple[str, list[int]]] = []
+        for si, station in enumerate(self.stations):
+            name = station.stage or station.id
+            if out and station.stage is not None and out[-1][0] == name:
+                out[-1][1].append(si)
+            else:
+                out.append((name, [si]))
+        return tuple((name, tuple(indexes)) for name, indexes in out)
+
     def buffer_capacity(self, index: int) -> int:
-        """Capacity of the buffer in front of station ``index`` (``index >= 1``)."""
-        return self.stations[index].input_buffer or DEFAULT_BUFFER_CAPACITY
+        """Capacity of the queue feeding station ``index`` (shared by the stations of its stage).
+
+        For the first stage that is the order backlog of ``release`` (without one it draws from an
+        unlimited source, and this is the default).
+        """
+        for stage_index, (_, members) in enumerate(self.stages()):
+            if index in members:
+                if stage_index == 0 and self.release is not None:
+                    return self.release.backlog
+                return self.stations[members[0]].input_buffer or DEFAULT_BUFFER_CAPACITY
+        raise IndexError(index)
 
 
 class FaultSpec(_Spec):
@@ -316,6 +475,13 @@ class FactorySpec(_Spec):
     @property
     def machine_ids(self) -> tuple[str, ...]:
         return tuple(s.id for line in self.lines for s in line.stations)
+
+
+def _known(where: str, kind: str, names: Iterable[str], known: Sequence[str]) -> None:
+    for name in names:
+        if name not in known:
+            msg = f"{where}: unknown {kind} {name!r} (known: {', '.join(known)})"
+            raise ValueError(msg)
 
 
 def fault_problem(kind: FaultKind, channel: str | None, station: StationSpec) -> str | None:

@@ -19,6 +19,10 @@ class Machine:
     ``down``, ``holds``: active causes (with counts, since e.g. a jam can overlap a breakdown) of DOWN
     and IDLE. ``active``: a processing segment is scheduled; ``epoch`` invalidates scheduled
     completion and breakdown events when the segment is interrupted.
+
+    ``family``: the product family the machine is set up for; ``staged``: the part it chose, held
+    during the setup that part needs; ``dispatch_wait``: the policy chose to leave it idle although
+    work waits. ``nominal_s``: nominal cycle seconds by family (``None``: a part without family).
     """
 
     __slots__ = (
@@ -27,12 +31,15 @@ class Machine:
         "changeover_due",
         "cycle_ms",
         "defect_reason",
+        "dispatch_wait",
         "down",
         "downstream",
         "effects",
         "epoch",
+        "family",
         "faults",
         "finished",
+        "finished_ms",
         "good",
         "holds",
         "ideal_cycle_time_s",
@@ -42,9 +49,9 @@ class Machine:
         "machine_id",
         "machine_type",
         "mode",
-        "next",
+        "nominal_s",
         "part",
-        "prev",
+        "part_ideal_s",
         "ramping",
         "reason",
         "remaining_ms",
@@ -52,8 +59,11 @@ class Machine:
         "run_since",
         "scrap",
         "setup",
+        "setup_reason",
         "since_changeover",
         "spec",
+        "stage_index",
+        "staged",
         "state",
         "targets_dirty",
         "ttf_ms",
@@ -73,13 +83,18 @@ class Machine:
         self.bank = bank
         self.upstream: Buffer | None = None
         self.downstream: Buffer | None = None
-        self.prev: Machine | None = None
-        self.next: Machine | None = None
+        self.stage_index = 0
+        self.nominal_s: dict[str | None, float] = {None: spec.ideal_cycle_time_s}
+        self.family: str | None = None
+        self.staged: Part | None = None
+        self.dispatch_wait = False
         self.state: str | None = None
         self.reason = ""
         self.mode = RUN
         self.part: Part | None = None
         self.finished: Part | None = None
+        self.finished_ms = 0
+        self.part_ideal_s = spec.ideal_cycle_time_s
         self.cycle_ms = 0
         self.remaining_ms = 0
         self.run_since = 0
@@ -89,6 +104,7 @@ class Machine:
         self.down: dict[str, int] = {}
         self.holds: dict[str, int] = {}
         self.setup = False
+        self.setup_reason = "changeover"
         self.changeover_due = False
         self.since_changeover = 0
         self.good = 0
@@ -115,6 +131,11 @@ class Machine:
                 overrides[f.channel] = f.stuck_value if f.kind is FaultKind.STUCK_SENSOR else None
         self.bank.overrides = overrides
         self.targets_dirty = True
+
+    @property
+    def held(self) -> Part | None:
+        """The part in the machine: in process, set up for, or finished and waiting to move on."""
+        return self.part or self.staged or self.finished
 
     def cycle_progress(self, now_ms: int) -> float:
         """Share of the current part's processing done: 0 with no part, 1 when holding a finished one."""

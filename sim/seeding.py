@@ -14,6 +14,8 @@ PROCESS = 0
 NOISE = 1
 FAULT = 2
 RANDOM_FAULT = 3
+RELEASE = 4
+"""A line's order release (families, arrivals): drawn per line, with station index 0."""
 
 
 def _sequence(seed: int, keys: tuple[int, ...]) -> np.random.SeedSequence:

@@ -12,10 +12,11 @@ time. The same surface serves a Kafka publisher (``run``), an RL environment (``
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from sim.actions import Action, Pause, Resume, StartMaintenance
 from sim.agenda import Agenda
+from sim.dispatch import Policy
 from sim.events import SimEvent, TelemetryEvent
 from sim.faults import FaultRecord, faults_to_rows
 from sim.injector import Injector
@@ -35,16 +36,31 @@ class Simulator:
 
     Events with equal times come out in the order they happened; at the start every machine reports
     a ``StateChangeEvent`` with ``previous=None``. Consume a ``run`` iterator before starting another.
+
+    ``policies`` maps line ids to the dispatch ``Policy`` their machines decide by from the start
+    (others use their layout's ``dispatch`` rule, FIFO by default); ``set_policy`` changes one later.
     """
 
-    def __init__(self, factory: FactorySpec, seed: int, start_time_ms: int | None = None) -> None:
+    def __init__(
+        self,
+        factory: FactorySpec,
+        seed: int,
+        start_time_ms: int | None = None,
+        policies: Mapping[str, Policy] | None = None,
+    ) -> None:
         self._factory = factory
         self._seed = seed
         self._start_ms = DEFAULT_START_TIME_MS if start_time_ms is None else start_time_ms
         self._agenda = Agenda(self._start_ms)
         self._outbox: list[SimEvent] = []
         emit = self._outbox.append
-        self._lines = [Line(spec, i, seed, self._agenda, emit) for i, spec in enumerate(factory.lines)]
+        policies = dict(policies or {})
+        for line_id, policy in policies.items():
+            self._check_policy(line_id, policy)
+        self._lines = [
+            Line(spec, i, seed, self._agenda, emit, policies.get(spec.id))
+            for i, spec in enumerate(factory.lines)
+        ]
         for line in self._lines:
             line.start()
         self._injector = Injector(factory, self._lines, seed, self._agenda, self._start_ms)
@@ -149,6 +165,36 @@ class Simulator:
             end = self._agenda.now + max(1, round(action.duration_s * 1000))
             self._agenda.push(end, self._on_maintenance_done, (line, m))
 
+    def set_policy(self, line_id: str, policy: Policy) -> None:
+        """Let the machines of ``line_id`` decide by ``policy`` from now on (a rule, a plan, an agent).
+
+        Machines the old policy left idle with work waiting are asked at once (cause
+        ``policy_changed``); the state changes come out of the next ``run``/``step``.
+        """
+        self._check_policy(line_id, policy)
+        self._line(line_id).set_policy(policy)
+
+    def policy(self, line_id: str) -> Policy:
+        """The dispatch policy ``line_id`` decides by now."""
+        return self._line(line_id).policy
+
+    def _line(self, line_id: str) -> Line:
+        self._check_line(line_id)
+        return next(line for line in self._lines if line.line_id == line_id)
+
+    def _check_line(self, line_id: str) -> None:
+        if all(spec.id != line_id for spec in self._factory.lines):
+            known = ", ".join(spec.id for spec in self._factory.lines)
+            msg = f"unknown line {line_id!r} (lines: {known})"
+            raise SimulationError(msg)
+
+    def _check_policy(self, line_id: str, policy: Policy) -> None:
+        self._check_line(line_id)
+        given: object = policy  # agents are often untyped code; check at runtime too
+        if not callable(getattr(given, "choose", None)):
+            msg = f"policy for {line_id} has no choose(decision) method: {policy!r}"
+            raise SimulationError(msg)
+
     def _on_maintenance_done(self, arg: tuple[Line, Machine]) -> None:
         line, m = arg
         line.remove_down(m, "maintenance", "maintenance_done")
@@ -185,16 +231,38 @@ def _observe_line(line: Line, now: int) -> LineObservation:
             m.scrap,
             m.cycle_progress(now),
             _held_part(m),
+            line.stages[m.stage_index].name,
+            m.family,
         )
         for m in line.machines
     )
+    queues = line.buffers if line.backlog is None else [line.backlog, *line.buffers]
     buffers = tuple(
         BufferObservation(b.buffer_id, b.upstream_id, b.downstream_id, len(b.parts), b.capacity)
-        for b in line.buffers
+        for b in queues
     )
-    return LineObservation(line.line_id, now, machines, buffers, line.released, line.shipped)
+    policy = line.policy
+    plan_id = getattr(policy, "plan_id", None)
+    correlation_id = getattr(policy, "correlation_id", None)
+    late, late_ms = line.open_lateness()
+    return LineObservation(
+        line.line_id,
+        now,
+        machines,
+        buffers,
+        line.released,
+        line.shipped,
+        str(getattr(policy, "name", type(policy).__name__)),
+        plan_id if isinstance(plan_id, str) else None,
+        correlation_id if isinstance(correlation_id, str) else None,
+        line.refused,
+        line.shipped_late,
+        line.tardiness_ms / 1000,
+        late,
+        late_ms / 1000,
+    )
 
 
 def _held_part(m: Machine) -> str | None:
-    held = m.part or m.finished
+    held = m.held
     return None if held is None else held.part_id

@@ -3,10 +3,13 @@
 ``StateChangeEvent.reason`` says why a machine entered its new state:
 
 - ``RUNNING``: ``part_arrived`` (was STARVED), ``unblocked`` (was BLOCKED), ``resumed``, ``break_over``,
-  ``repaired``, ``jam_cleared``, ``maintenance_done``, ``changeover_done``
-- ``STARVED``: ``upstream_empty``; ``BLOCKED``: ``downstream_full``
+  ``repaired``, ``jam_cleared``, ``maintenance_done``, ``changeover_done``, ``setup_done``,
+  ``machine_failed`` / ``policy_changed`` (a dispatch decision after a peer failed or a new policy)
+- ``STARVED``: ``upstream_empty``, ``dispatch_wait`` (the policy left the machine idle with work
+  waiting); ``BLOCKED``: ``downstream_full``
 - ``DOWN``: ``breakdown`` (random, from MTBF/MTTR), ``jam`` (a fault), ``maintenance`` (an action)
-- ``SETUP``: ``changeover``; ``IDLE``: ``paused`` (an action), ``planned_break``
+- ``SETUP``: ``changeover``, ``setup:<from>-><to>`` (a family change on a shop line); ``IDLE``:
+  ``paused`` (an action), ``planned_break``
 - any state: ``start`` for the first event of a machine (``previous=None``)
 
 For OEE: IDLE is time not scheduled for production; SETUP and DOWN are availability losses.
