@@ -18,6 +18,7 @@ from cli import infra as infra_cmd
 from cli import process as process_cmd
 from cli import produce as produce_cmd
 from cli import query as query_cmd
+from cli import schedule as schedule_cmd
 from cli import search as search_cmd
 from cli import sink as sink_cmd
 from cli import topics as topics_cmd
@@ -44,6 +45,7 @@ app.add_typer(eval_cmd.app, name="eval")
 app.add_typer(sink_cmd.app, name="sink")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(query_cmd.app, name="query")
+app.add_typer(schedule_cmd.app, name="schedule")
 app.command("demo")(demo_cmd.demo)
 app.command("produce")(produce_cmd.produce)
 app.command("process")(process_cmd.process)

@@ -13,7 +13,7 @@ def start_metrics(
     addr: str = "0.0.0.0",  # noqa: S104 - scraped from other hosts
 ) -> int:
     """Serve Prometheus metrics for ``component`` (process, sink-cassandra, sink-elasticsearch,
-    produce) on ``metrics_port`` (None: its ``TWIN_METRICS__*_PORT``); the port, 0 if off."""
+    produce, schedule) on ``metrics_port`` (None: its ``TWIN_METRICS__*_PORT``); the port, 0 if off."""
     port = settings.metrics.port_for(component) if metrics_port is None else metrics_port
     if not port or not settings.metrics.enabled:
         return 0

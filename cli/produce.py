@@ -20,7 +20,7 @@ from twin.settings import Settings
 from twin.topics import TELEMETRY
 
 
-def produce(
+def produce(  # noqa: PLR0912 - a file import or a simulated run, each with its options
     factory: Path | None = typer.Option(
         None, "--factory", help="Line layout YAML (default: the built-in line)."
     ),
@@ -51,6 +51,11 @@ def produce(
         "--namespace",
         help="Topic namespace (prefix) to write into, e.g. 'plant.'; the workers that read it take "
         "the same TWIN_PROCESSORS__TOPIC_PREFIX, TWIN_SINKS__TOPIC_PREFIX, TWIN_GATEWAY__TOPIC_PREFIX.",
+    ),
+    follow_plans: bool = typer.Option(
+        True,
+        "--follow-plans/--no-follow-plans",
+        help="Simulated lines dispatch by the newest schedule.plans record for them (twin schedule serve).",
     ),
     from_file: Path | None = typer.Option(
         None, "--from-file", help="Publish a JSONL or CSV recording instead."
@@ -129,15 +134,12 @@ def produce(
             run, lines, duration_s=duration, speed=effective_speed
         )
         simulator = Simulator(spec, seed=seed, start_time_ms=start_ms)
-        source = simulator_records(simulator, seed, start_ms, run_id=str(run))
+        source = ()  # made below, once the broker is known to answer (plans are read from it)
         pacer = Pacer(rate, effective_speed, live_edge=True)
         label = (
             f"simulator run {run} (seed {seed}), speed {effective_speed or 'unlimited'}x, "
             f"rate {rate or 'unlimited'}/s, from {_iso(start_ms)}"
         )
-    if namespace:
-        source = _into(namespace, source)
-
     require(settings)
     from pipelines.topics import ensure_topics
     from producers.session import ProduceSession
@@ -148,6 +150,17 @@ def produce(
     from twin.topics import prefixed
 
     ensure_topics(settings, prefixed(namespace))
+    follower = None
+    if simulator is not None:
+        if follow_plans:
+            from producers.plans import PlanFollower
+
+            follower = PlanFollower(settings, simulator, prefix=namespace, on_adopt=_announce)
+        source = simulator_records(
+            simulator, seed, simulator.start_time_ms, run_id=str(run), follower=follower
+        )
+    if namespace:
+        source = _into(namespace, source)
     session = ProduceSession(settings, prefix=namespace, acked_ids=acked_ids)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -181,6 +194,8 @@ def produce(
             sys.stdout.write("\n")
         console.print("flushing…")
         remaining = session.close()
+        if follower is not None:
+            follower.close()
     elapsed = time.monotonic() - stats.started
     console.print(
         f"done in {elapsed:.1f}s: produced {stats.produced:,}, acked {stats.acked:,}, "
@@ -211,6 +226,13 @@ def _from_plant(
         msg = f"{path}: no machine {machine_id!r} (the plant file has: {known})"
         raise ConfigError(msg)
     return line_id or found.line_of(machine_id), machine_type or machine.type
+
+
+def _announce(plan: Any) -> None:
+    console.print(
+        f"line {escape(plan.line_id)} follows plan {plan.plan_id[:8]} ({plan.solver}, "
+        f"correlation {plan.correlation_id[:8]})"
+    )
 
 
 def _iso(ms: int) -> str:

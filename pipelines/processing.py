@@ -96,6 +96,7 @@ def twin_config(settings: Settings) -> TwinConfig:
 
         config.plant = load_plant_file(ps.factory_file)
         config.line_order = config.plant.line_order()
+        config.line_stages = config.plant.line_stages()
     return config
 
 

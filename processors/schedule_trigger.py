@@ -12,6 +12,13 @@ Works per line (the pipeline keys its inputs by ``line_id``). From the events it
   (weight ``cycle_alpha``), the ideal cycle time until a station has finished a part.
 - **availability**: a DOWN station is unavailable until ``state_since`` + its observed mean time to
   repair (the line's, if it has not been repaired yet; unknown if no station has).
+- **stages** (``line_stages``, from a layout whose stations name a ``stage``): parallel machines of
+  a stage are alternatives, so a job's operation at a stage may run on any of them. Without it every
+  station is a stage of its own.
+- **families, due dates, setups**: a part's ``product_family`` and ``due_time`` (when the line's
+  production events carry them) go with its job; each machine's current family is the one it last
+  worked on; setup times are learnt from SETUP states whose reason is ``setup:<from>-><to>`` (mean
+  per family pair). With due dates the request asks for ``weighted_tardiness``, else ``makespan``.
 
 Debounce: one request per DOWN episode of a station and one per alarm reaching CRITICAL; a CRITICAL
 alarm of a station whose current DOWN already produced a request is the same incident and asks
@@ -55,6 +62,7 @@ class ScheduleTriggerConfig:
 
     horizon_s: float = 3600.0
     line_order: Mapping[str, Sequence[str]] | None = None
+    line_stages: Mapping[str, Sequence[Sequence[str]]] | None = None
     backlog: int = 0
     max_jobs: int = 100
     cycle_alpha: float = 0.1
@@ -69,6 +77,9 @@ class _Station:
     repairs: int = 0
     repair_ms: int = 0
     down_requested: bool = False
+    family: str | None = None
+    """The product family the machine last worked on (what it is set up for)."""
+    reason: str = ""
 
     def processing_time(self) -> float | None:
         return self.mean_cycle_s if self.mean_cycle_s is not None else self.ideal_cycle_s
@@ -87,6 +98,10 @@ class _Line:
     trail: dict[str, str] = field(default_factory=dict)
     """part_id -> last station that finished it, finished parts included (to learn the flow)."""
     requested_alarms: dict[str, None] = field(default_factory=dict)
+    parts: dict[str, tuple[str | None, int | None]] = field(default_factory=dict)
+    """part_id -> (family, due time ms) of parts in the WIP, when the events carry them."""
+    setups: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """'<from>-><to>' -> (setups seen, their total ms)."""
 
 
 class ScheduleTrigger:
@@ -127,6 +142,8 @@ class ScheduleTrigger:
             "wip": [[k, m, t] for k, (m, t) in line.wip.items()],
             "trail": [[k, m] for k, m in line.trail.items()],
             "requested_alarms": list(line.requested_alarms),
+            "parts": [[k, f, d] for k, (f, d) in line.parts.items()],
+            "setups": {k: list(v) for k, v in line.setups.items()},
         }
         return dump_snapshot(SNAPSHOT_FORMAT, SNAPSHOT_VERSION, body)
 
@@ -141,6 +158,9 @@ class ScheduleTrigger:
             wip={k: (m, int(t)) for k, m, t in d["wip"]},
             trail={k: m for k, m in d["trail"]},
             requested_alarms=dict.fromkeys(d["requested_alarms"]),
+            # Absent in snapshots taken before families were tracked: nothing known yet.
+            parts={k: (f, None if due is None else int(due)) for k, f, due in d.get("parts", [])},
+            setups={k: (int(n), int(ms)) for k, (n, ms) in d.get("setups", {}).items()},
         )
 
     def order(self) -> list[str]:
@@ -161,7 +181,19 @@ class ScheduleTrigger:
 
     # -- internals ----------------------------------------------------------------------------------
 
+    def stages(self) -> list[list[str]]:
+        """The line's stages in flow order (configured, else one per station of ``order()``)."""
+        configured = (self.config.line_stages or {}).get(self.line_id)
+        if configured is not None:
+            stages = [list(s) for s in configured]
+            placed = {m for s in stages for m in s}
+            return stages + [[m] for m in self.order() if m not in placed]
+        return [[m] for m in self.order()]
+
     def _is_last(self, line: _Line, machine_id: str) -> bool:
+        stages = (self.config.line_stages or {}).get(line.line_id)
+        if stages:
+            return machine_id in stages[-1]
         configured = (self.config.line_order or {}).get(line.line_id)
         if configured is not None:
             return bool(configured) and configured[-1] == machine_id
@@ -183,16 +215,30 @@ class ScheduleTrigger:
         line.trail[part] = machine_id
         if len(line.trail) > MAX_WIP:
             del line.trail[next(iter(line.trail))]
+        family = record.get("product_family")
+        if family is not None:
+            st.family = str(family)
         seen = line.wip.pop(part, None)
         if not record["good"] or self._is_last(line, machine_id):
+            line.parts.pop(part, None)
             return  # scrapped here or finished: no longer waiting for the line
         line.wip[part] = (machine_id, seen[1] if seen is not None else t)
+        due = record.get("due_time")
+        if family is not None or due is not None:
+            line.parts[part] = (None if family is None else str(family), None if due is None else int(due))
         if len(line.wip) > MAX_WIP:
-            del line.wip[next(iter(line.wip))]
+            evicted = next(iter(line.wip))
+            del line.wip[evicted]
+            line.parts.pop(evicted, None)
             self.stats["wip_evicted"] += 1
 
     def _state(self, line: _Line, machine_id: str, st: _Station, record: Record, t: int) -> list[Emit]:
         state = str(record["state"])
+        if st.state == "SETUP" and state != "SETUP" and st.reason.startswith("setup:") and "->" in st.reason:
+            pair = st.reason.removeprefix("setup:")
+            n, total = line.setups.get(pair, (0, 0))
+            line.setups[pair] = (n + 1, total + max(0, t - st.since))
+        st.reason = str(record.get("reason") or "")
         was_down = st.state == "DOWN"
         if was_down and state != "DOWN":
             st.repairs += 1
@@ -224,6 +270,7 @@ class ScheduleTrigger:
         event_id = str(record["event_id"])
         request_id = derived_id("schedule-request", trigger, machine_id, event_id)
         order = self.order()
+        jobs = self._jobs(line, self.stages())
         request = {
             "event_id": request_id,
             "event_time": t,
@@ -233,42 +280,38 @@ class ScheduleTrigger:
             "line_id": line.line_id,
             "trigger": trigger,
             "trigger_machine_id": machine_id,
-            "jobs": self._jobs(line, order),
+            "jobs": jobs,
             "machines": [self._availability(line, m, t) for m in order],
             "horizon_s": float(self.config.horizon_s),
+            "setups": [
+                {"from_family": a, "to_family": b, "setup_s": total / n / 1000}
+                for pair, (n, total) in sorted(line.setups.items())
+                for a, b in [pair.split("->", 1)]
+            ],
+            "objective": "weighted_tardiness" if any(j["due_time"] is not None for j in jobs) else "makespan",
         }
         self.stats[f"requests_{trigger.lower()}"] += 1
         return Emit(SCHEDULE_REQUESTS, line.line_id, request)
 
-    def _jobs(self, line: _Line, order: list[str]) -> list[dict[str, Any]]:
-        position = {m: i for i, m in enumerate(order)}
-        times = {m: pt for m in order if (pt := self._processing_time(line, m)) is not None}
+    def _jobs(self, line: _Line, stages: list[list[str]]) -> list[dict[str, Any]]:
+        position = {m: i for i, stage in enumerate(stages) for m in stage}
+        times = {
+            m: pt for stage in stages for m in stage if (pt := self._processing_time(line, m)) is not None
+        }
         jobs: list[dict[str, Any]] = []
         # Parts furthest along first: finishing them frees buffers and ships product soonest.
         waiting = sorted(line.wip.items(), key=lambda kv: (-position.get(kv[1][0], -1), kv[1][1], kv[0]))
         for part, (last, _) in waiting[: self.config.max_jobs]:
             done = position.get(last)
-            ahead = order[done + 1 :] if done is not None else []
-            remaining = {m: times[m] for m in ahead if m in times}
-            if remaining:
-                jobs.append(
-                    {
-                        "job_id": part,
-                        "priority": done + 1 if done is not None else 0,
-                        "due_time": None,
-                        "processing_time_s": remaining,
-                    }
-                )
-        full = {m: times[m] for m in order if m in times}
+            ahead = stages[done + 1 :] if done is not None else []
+            family, due = line.parts.get(part, (None, None))
+            job = _job(part, ahead, times, done + 1 if done is not None else 0, family, due)
+            if job is not None:
+                jobs.append(job)
         for k in range(min(self.config.backlog, max(0, self.config.max_jobs - len(jobs)))):
-            jobs.append(
-                {
-                    "job_id": f"{line.line_id}:backlog-{k + 1}",
-                    "priority": 0,
-                    "due_time": None,
-                    "processing_time_s": dict(full),
-                }
-            )
+            job = _job(f"{line.line_id}:backlog-{k + 1}", stages, times, 0, None, None)
+            if job is not None:
+                jobs.append(job)
         return jobs
 
     @staticmethod
@@ -280,11 +323,41 @@ class ScheduleTrigger:
     def _availability(line: _Line, machine_id: str, t: int) -> dict[str, Any]:
         st = line.stations.get(machine_id) or _Station()
         if st.state != "DOWN":
-            return {"machine_id": machine_id, "available": True, "available_from": None}
+            return {"machine_id": machine_id, "available": True, "available_from": None, "family": st.family}
         mttr = st.mttr_ms()
         if mttr is None:
             repairs = sum(s.repairs for s in line.stations.values())
             mttr = sum(s.repair_ms for s in line.stations.values()) / repairs if repairs else None
         # A repair already overrunning its mean is expected to end now at the earliest, not in the past.
         until = None if mttr is None else max(t, st.since + round(mttr))
-        return {"machine_id": machine_id, "available": False, "available_from": until}
+        return {"machine_id": machine_id, "available": False, "available_from": until, "family": st.family}
+
+
+def _job(
+    job_id: str,
+    stages: list[list[str]],
+    times: Mapping[str, float],
+    priority: int,
+    family: str | None,
+    due: int | None,
+) -> dict[str, Any] | None:
+    """One job: an operation per stage still ahead (any of the stage's machines with a known time),
+    named after its station, or ``a+b`` for parallel machines; None when nothing is ahead."""
+    operations: list[dict[str, Any]] = []
+    every: dict[str, float] = {}
+    for stage in stages:
+        options = {m: times[m] for m in stage if m in times}
+        if options:
+            operations.append({"operation_id": "+".join(stage), "processing_time_s": options, "after": []})
+            every.update(options)
+    if not operations:
+        return None
+    return {
+        "job_id": job_id,
+        "priority": priority,
+        "due_time": due,
+        "processing_time_s": every,
+        "operations": operations,
+        "weight": 1.0,
+        "family": family,
+    }

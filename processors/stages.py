@@ -44,6 +44,7 @@ class TwinConfig:
     max_clock_skew_s: float = 60.0  # inputs stamped further ahead of the wall clock: clock-skew DLQ
     plant: PlantSpec | None = None  # the plant file (or the simulator's layout), when given
     line_order: dict[str, list[str]] = field(default_factory=dict)
+    line_stages: dict[str, list[list[str]]] = field(default_factory=dict)
 
 
 def _twin_state(machine_id: str, c: TwinConfig) -> TwinStateTracker:
@@ -81,7 +82,9 @@ def _line_kpis(line_id: str, c: TwinConfig) -> LineKpis:
 
 
 def _schedule_trigger(line_id: str, c: TwinConfig) -> ScheduleTrigger:
-    config = ScheduleTriggerConfig(horizon_s=c.horizon_s, line_order=c.line_order or None)
+    config = ScheduleTriggerConfig(
+        horizon_s=c.horizon_s, line_order=c.line_order or None, line_stages=c.line_stages or None
+    )
     return ScheduleTrigger(line_id, config)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, assert_never
 
@@ -28,9 +29,20 @@ class EventMapper:
     """Turns ``SimEvent``s into records. Event ids come from a generator seeded with the seed and
     the run id: a retry of the same run replays the same ids (a consumer drops the duplicates),
     another run never meets them. ``source`` is ``sim:<run id>:<line>`` (``sim:<line>`` without a
-    run id: tests and benchmarks in their own namespaces)."""
+    run id: tests and benchmarks in their own namespaces).
 
-    def __init__(self, seed: int, run_id: str = "", source_prefix: str = "sim") -> None:
+    ``correlation`` (line_id -> id, kept up to date by the caller) is the cause a line's state and
+    production events follow: the correlation id of the plan the line dispatches by. Without one, an
+    event is its own root (its correlation id is its event id)."""
+
+    def __init__(
+        self,
+        seed: int,
+        run_id: str = "",
+        source_prefix: str = "sim",
+        correlation: Mapping[str, str] | None = None,
+    ) -> None:
+        self._correlation = correlation if correlation is not None else {}
         salt = f"event-ids:{seed}:{run_id}" if run_id else f"event-ids:{seed}"
         self._rng = random.Random(salt)  # noqa: S311 - reproducible ids, not secrets
         self._source_prefix = f"{source_prefix}:{run_id}" if run_id else source_prefix
@@ -52,6 +64,8 @@ class EventMapper:
             header["machine_type"] = event.machine_type
             header["channels"] = [{"name": c.name, "value": c.value, "unit": c.unit} for c in event.channels]
             return Outgoing(TELEMETRY, event.machine_id, header)
+        if self._correlation and event.line_id in self._correlation:
+            header["correlation_id"] = self._correlation[event.line_id]
         if isinstance(event, PartProducedEvent):
             header.update(
                 part_id=event.part_id,
@@ -59,6 +73,8 @@ class EventMapper:
                 ideal_cycle_time_s=event.ideal_cycle_time_s,
                 good=event.good,
                 scrap_reason=event.scrap_reason,
+                product_family=event.family,
+                due_time=event.due_ms,
             )
             return Outgoing(PRODUCTION, event.machine_id, header)
         if isinstance(event, StateChangeEvent):

@@ -18,24 +18,36 @@ from twin.codec import ENCODE_FAILURES, AvroCodec
 from twin.settings import Settings
 
 if TYPE_CHECKING:
+    from producers.plans import PlanFollower
     from sim import Simulator
 
 MAX_KEPT_BAD_LINES = 10_000  # all are counted and reported; only this many are kept for the caller
 # Unpaced, the loop looks at the clock and the stop flag once per this many events (~0.2 ms at full
 # speed): a clock read per event would cost more than the bookkeeping it guards.
 CHECK_EVERY = 64
+FOLLOW_STEP_MS = 2_000
 
 
 def simulator_records(
-    simulator: Simulator, seed: int, start_ms: int, until_ms: int | None = None, run_id: str = ""
+    simulator: Simulator,
+    seed: int,
+    start_ms: int,
+    until_ms: int | None = None,
+    run_id: str = "",
+    follower: PlanFollower | None = None,
 ) -> Iterator[Outgoing]:
     """The simulator's events as records, endlessly unless ``until_ms`` (sim time) is given; ids
-    and ``source`` of run ``run_id`` (see ``producers.runs``)."""
-    mapper = EventMapper(seed, run_id)
+    and ``source`` of run ``run_id`` (see ``producers.runs``). With a ``follower``, new plans for the
+    simulator's lines are adopted every ``FOLLOW_STEP_MS`` of simulated time (``producers.plans``)."""
+    mapper = EventMapper(seed, run_id, correlation=follower.correlation if follower else None)
     horizon = until_ms
-    step_ms = 600_000  # run the model in 10-minute slices so an endless run stays lazy
+    # The model runs in 10-minute slices so an endless run stays lazy; following plans, in short
+    # ones, so a plan takes effect within seconds of simulated time of its arrival.
+    step_ms = FOLLOW_STEP_MS if follower is not None else 600_000
     now = start_ms
     while horizon is None or now < horizon:
+        if follower is not None:
+            follower.poll()
         stop = now + step_ms if horizon is None else min(horizon, now + step_ms)
         for event in simulator.run(until_ms=stop):
             yield mapper.map(event)

@@ -29,6 +29,7 @@ def plant_of(factory: FactorySpec) -> PlantSpec:
                         id=s.id,
                         type=s.machine_type,
                         ideal_cycle_time_s=s.ideal_cycle_time_s,
+                        stage=s.stage,
                         signals=tuple(Signal(name=c.name, unit=c.unit) for c in s.channels),
                     )
                     for s in line.stations

@@ -90,6 +90,8 @@ class Machine(_Spec):
     type: Identifier
     kind: Literal["discrete", "continuous"] = "discrete"
     ideal_cycle_time_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    stage: Identifier | None = None
+    """Consecutive machines of one stage are parallel: a part takes one of them (a hybrid flow shop)."""
     rate_channel: Identifier | None = None
     nominal_rate: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     running_when: RunningWhen | None = None
@@ -157,6 +159,27 @@ class PlantSpec(_Spec):
     def line_order(self) -> dict[str, list[str]]:
         """Machine ids per line, in flow order."""
         return {line.id: [m.id for m in line.machines] for line in self.lines}
+
+    def line_stages(self) -> dict[str, list[list[str]]]:
+        """Per line, its stages in flow order: consecutive machines naming the same ``stage`` form
+        one (parallel machines); a machine without a stage is a stage of its own.
+
+        >>> b1, b2 = (Machine(id=f"b{i}", type="cnc", stage="b") for i in (1, 2))
+        >>> PlantSpec(lines=(Line(id="l", machines=(Machine(id="a", type="press"), b1, b2)),)).line_stages()
+        {'l': [['a'], ['b1', 'b2']]}
+        """
+        out: dict[str, list[list[str]]] = {}
+        for line in self.lines:
+            stages: list[list[str]] = []
+            previous: str | None = None
+            for m in line.machines:
+                if m.stage is not None and m.stage == previous:
+                    stages[-1].append(m.id)
+                else:
+                    stages.append([m.id])
+                previous = m.stage
+            out[line.id] = stages
+        return out
 
 
 def parse_plant(data: Any, source: str = "<plant>") -> PlantSpec:

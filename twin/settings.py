@@ -16,11 +16,11 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
@@ -178,14 +178,17 @@ class MetricsSettings(BaseModel):
         default=9466, ge=0, le=65535, description="`twin sink elasticsearch`"
     )
     produce_port: int = Field(default=9467, ge=0, le=65535, description="`twin produce`")
+    schedule_port: int = Field(default=9468, ge=0, le=65535, description="`twin schedule serve`")
 
     def port_for(self, component: str) -> int:
-        """The port ``component`` (process, sink-cassandra, sink-elasticsearch, produce) serves on."""
+        """The port ``component`` (process, sink-cassandra, sink-elasticsearch, produce, schedule)
+        serves on."""
         ports = {
             "process": self.process_port,
             "sink-cassandra": self.sink_cassandra_port,
             "sink-elasticsearch": self.sink_elasticsearch_port,
             "produce": self.produce_port,
+            "schedule": self.schedule_port,
         }
         if component not in ports:
             from twin.errors import ConfigError
@@ -229,6 +232,54 @@ class SinkSettings(BaseModel):
     batch_wait_s: float = Field(default=0.25, gt=0, description="longest wait to fill a batch")
     retry_initial_s: float = Field(default=0.5, gt=0, description="first back-off after a failed write")
     retry_max_s: float = Field(default=15.0, gt=0, description="longest back-off while a store is down")
+
+
+class SchedulerSettings(BaseModel):
+    """The re-planning service (``twin schedule serve``) and ``twin schedule solve``."""
+
+    group_id: str = Field(default="twin-scheduler", description="consumer group of schedule.requests")
+    topic_prefix: str = Field(default="", description="namespace prepended to every catalog topic")
+    solvers: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("cpsat", "edd", "mwkr", "spt", "fifo", "sa", "qaoa"),
+        description="solvers run on every request (comma-separated in the environment)",
+    )
+    deadline_s: float = Field(default=1.0, gt=0, description="wall time per request for all solvers")
+    choose: str = Field(default="best-feasible", description="'best-feasible' or 'prefer:<solver>'")
+    seed: int = Field(default=0, description="seed of every stochastic solver (replays give the same plan)")
+    unknown_repair_s: float = Field(
+        default=600.0, ge=0, description="a machine down with no expected repair time is planned back after"
+    )
+    qaoa_backend: str = Field(
+        default="fast", description="fast | reference | aer | ibm | ibm-fake:<FakeBackend>"
+    )
+    qaoa_reps: int = Field(default=1, ge=1, le=10)
+    qaoa_shots: int = Field(default=1024, gt=0)
+    qaoa_max_qubits: int = Field(default=16, gt=0, le=30, description="larger instances skip QAOA")
+    evaluations: int | None = Field(
+        default=None, gt=0, description="QAOA optimizer iterations and the annealer's matching budget"
+    )
+    ibm_token: SecretStr | None = Field(default=None, description="IBM Quantum API token (backend ibm)")
+    ibm_instance: str | None = Field(
+        default=None, description="IBM Quantum instance (CRN or hub/group/project)"
+    )
+    ibm_backend: str | None = Field(default=None, description="IBM device name; default: least busy")
+
+    @field_validator("solvers", mode="before")
+    @classmethod
+    def _split(cls, v: object) -> object:
+        return tuple(x.strip() for x in v.split(",") if x.strip()) if isinstance(v, str) else v
+
+    def qaoa_options(self) -> dict[str, object]:
+        """Keyword options of the ``qaoa`` solver."""
+        return {
+            "backend": self.qaoa_backend,
+            "reps": self.qaoa_reps,
+            "shots": self.qaoa_shots,
+            "max_qubits": self.qaoa_max_qubits,
+            "ibm_token": self.ibm_token.get_secret_value() if self.ibm_token else None,
+            "ibm_instance": self.ibm_instance,
+            "ibm_backend": self.ibm_backend,
+        }
 
 
 # Asymmetric algorithms need a public key file; HMAC ones a shared secret. "none" is never allowed.
@@ -304,6 +355,7 @@ class Settings(BaseSettings):
     processors: ProcessorSettings = Field(default_factory=ProcessorSettings)
     sinks: SinkSettings = Field(default_factory=SinkSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 
     @model_validator(mode="after")
     def _default_to_local_stack(self) -> Settings:

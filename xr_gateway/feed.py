@@ -24,7 +24,7 @@ from schemas import Codecs, codec_for
 from twin.clients import kafka_consumer, schema_registry
 from twin.errors import DecodeError, RegistryUnavailableError, TwinError
 from twin.settings import Settings
-from twin.topics import TWIN_STATE, by_real_name, topic
+from twin.topics import SCHEDULE_PLANS, TWIN_STATE, by_real_name, topic
 from xr_gateway import metrics
 from xr_gateway.frames import TOPIC_STREAMS
 
@@ -34,6 +34,7 @@ Deliver = Callable[[list[tuple[str, dict[str, Any]]]], object]
 BATCH_MAX = 1000
 REFRESH_S = 10.0  # how often missing topics (schedule.plans before the scheduler exists) are looked for
 LAG_EVERY_S = 2.0
+PLANS_REREAD = 50  # plans per partition read back at start-up
 
 
 class KafkaFeed:
@@ -154,6 +155,11 @@ class KafkaFeed:
                 continue
             start = OFFSET_BEGINNING if name == state_topic else OFFSET_END
             for p in existing[name].partitions:
+                if by_real_name(name, self.prefix).name == SCHEDULE_PLANS:
+                    # The last plans too: /api/plans answers for each line right after a restart.
+                    low, high = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)
+                    partitions.append(TopicPartition(name, p, max(low, high - PLANS_REREAD)))
+                    continue
                 partitions.append(TopicPartition(name, p, start))
                 if name == state_topic:
                     low, high = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +63,8 @@ class Hub:
         self.alarm_index: dict[str, tuple[str, str]] = {}  # alarm_id -> (machine_id, correlation_id)
         self.kpis: dict[tuple[Any, ...], Frame] = {}  # latest window per (scope, id, size)
         self.plans: dict[str | None, Frame] = {}  # latest plan per line
+        self.plan_records: dict[str, dict[str, Any]] = {}  # line_id -> latest plan record
+        self.plans_by_correlation: OrderedDict[str, dict[str, Any]] = OrderedDict()  # newest last, bounded
         self.recent_alarms: deque[dict[str, Any]] = deque(maxlen=gw.history_max)
         self.recent_kpis: deque[dict[str, Any]] = deque(maxlen=gw.history_max)
         self.ring: deque[Frame] = deque(maxlen=gw.resume_buffer_frames)
@@ -132,6 +134,15 @@ class Hub:
             self.recent_kpis.append(record)
         elif stream == "plans":
             self.plans[frame.line_id] = frame
+            line = str(record.get("line_id"))
+            known = self.plan_records.get(line)
+            if known is None or int(record.get("event_time") or 0) >= int(known.get("event_time") or 0):
+                self.plan_records[line] = record
+            by_cause = self.plans_by_correlation
+            by_cause[str(record.get("correlation_id"))] = record
+            by_cause.move_to_end(str(record.get("correlation_id")))
+            while len(by_cause) > self.gw.history_max:
+                by_cause.popitem(last=False)
 
     def mark_ready(self) -> None:
         self.ready.set()

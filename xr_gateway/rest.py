@@ -1,4 +1,4 @@
-"""REST endpoints (OpenAPI at ``/docs``): health, readiness, machines, recent alarms and KPIs,
+"""REST endpoints (OpenAPI at ``/docs``): health, readiness, machines, recent alarms and KPIs, plans,
 Prometheus ``/metrics``, and the dev-mode token endpoint.
 
 ``/health``, ``/ready`` and ``/metrics`` are open (probes and scrapers; keep the port internal or put
@@ -125,6 +125,41 @@ def kpis(
         )
     except HistoryUnavailableError as exc:
         raise HTTPException(503, str(exc)) from exc
+
+
+@api.get("/plans", summary="The latest schedule plan of each line, with its Gantt rows and solver comparison")
+def plans(gateway: GatewayDep, _who: Authorized, line_id: str | None = None) -> list[dict[str, Any]]:
+    records = gateway.hub.plan_records
+    chosen = [records[line_id]] if line_id is not None and line_id in records else []
+    if line_id is None:
+        chosen = [records[k] for k in sorted(records)]
+    return [plan_view(r) for r in chosen]
+
+
+@api.get("/plans/{correlation_id}", summary="The plan that answered one cause (alarm, breakdown)")
+def plan_by_cause(gateway: GatewayDep, _who: Authorized, correlation_id: str) -> dict[str, Any]:
+    record = gateway.hub.plans_by_correlation.get(correlation_id)
+    if record is None:
+        raise HTTPException(404, f"no plan with correlation id {correlation_id!r} (recent plans only)")
+    return plan_view(record)
+
+
+def plan_view(record: dict[str, Any]) -> dict[str, Any]:
+    """A plan record plus ``gantt``: one bar per operation, seconds from the plan's first start."""
+    assignments = record.get("assignments") or []
+    origin = min((int(a["start_time"]) for a in assignments), default=int(record.get("event_time") or 0))
+    gantt = [
+        {
+            "machine": a["machine_id"],
+            "job": a["job_id"],
+            "operation": a.get("operation_id") or "",
+            "start_s": (int(a["start_time"]) - origin) / 1000,
+            "end_s": (int(a["end_time"]) - origin) / 1000,
+            "setup_s": float(a.get("setup_s") or 0.0),
+        }
+        for a in assignments
+    ]
+    return {**record, "gantt": gantt, "gantt_origin_ms": origin}
 
 
 @dev.post("/token", summary="Dev mode only: a token for this machine's browser")

@@ -12,8 +12,11 @@ from cli.infra import console
 from twin.errors import InfraError
 
 if TYPE_CHECKING:
+    from producers.plans import AdoptedPlan
     from producers.publisher import PublishStats
     from producers.records import Outgoing
+    from sim import Simulator
+    from sim.layout import FaultSpec
 
 TICK_S = 2.0  # how often the live counts print
 
@@ -39,7 +42,17 @@ def stream_line(run: DemoRun) -> None:
     simulator = Simulator(run.factory, seed=seed, start_time_ms=start_ms)
     end_ms = start_ms + round(run.options.duration * run.options.speed * 1000)
     console.print(f"run {run.run_id} (seed {seed}): simulated time {_clock(start_ms)} to {_clock(end_ms)}")
+    jam = _breakdown(run, simulator)
+    if jam is not None:
+        console.print(
+            f"a jam stops {jam.machine} at {_clock(start_ms + round(jam.start_s * 1000))} for "
+            f"{jam.duration_s:g} s: the scheduler re-plans the line and the line follows the plan"
+        )
     session = ProduceSession(run.settings)
+    from producers.plans import PlanFollower
+
+    follower = PlanFollower(run.settings, simulator, on_adopt=_announce)
+    run.on_exit(follower.close)
     last_tick = [0.0]
 
     def tick(stats: PublishStats) -> None:
@@ -51,7 +64,9 @@ def stream_line(run: DemoRun) -> None:
             )
 
     stats = session.run(
-        _counted(run, simulator_records(simulator, seed, start_ms, run_id=str(run.run_id))),
+        _counted(
+            run, simulator_records(simulator, seed, start_ms, run_id=str(run.run_id), follower=follower)
+        ),
         pacer=Pacer(None, run.options.speed, live_edge=True),
         duration_s=run.options.duration,
         on_tick=tick,
@@ -65,6 +80,33 @@ def stream_line(run: DemoRun) -> None:
         msg = f"{stats.failed + remaining} events were not acknowledged"
         raise InfraError(msg)
     run.after = end_offsets(run.settings, SOURCE_TOPICS)
+
+
+def _breakdown(run: DemoRun, simulator: Simulator) -> FaultSpec | None:
+    """A jam on the first line's middle station, a third into the run (a scenario's own faults may
+    fall outside a short demo window): the breakdown the re-planning loop answers."""
+    from sim.layout import FaultSpec
+
+    stations = run.factory.lines[0].stations
+    if len(stations) < 2:
+        return None
+    window_s = run.options.duration * run.options.speed
+    fault = FaultSpec(
+        machine=stations[len(stations) // 2].id,
+        kind="jam",
+        start_s=window_s / 3,
+        duration_s=min(600.0, max(30.0, window_s / 6)),
+        severity=1.0,
+    )
+    simulator.inject(fault)
+    return fault
+
+
+def _announce(plan: AdoptedPlan) -> None:
+    console.print(
+        f"  [bold]re-plan[/] line {plan.line_id} now follows plan {plan.plan_id[:8]} ({plan.solver}); its "
+        f"events carry correlation {plan.correlation_id[:8]}"
+    )
 
 
 def _clock(ms: int) -> str:

@@ -11,7 +11,17 @@ from typing import TYPE_CHECKING, TypeVar
 from cli.demo.children import Child, Children, shielded
 from cli.demo.offsets import Offsets
 from cli.infra import _infra, console
-from twin.topics import ALARMS, ANOMALIES, KPIS, PRODUCTION, SCHEDULE_REQUESTS, STATE, TELEMETRY, TWIN_STATE
+from twin.topics import (
+    ALARMS,
+    ANOMALIES,
+    KPIS,
+    PRODUCTION,
+    SCHEDULE_PLANS,
+    SCHEDULE_REQUESTS,
+    STATE,
+    TELEMETRY,
+    TWIN_STATE,
+)
 
 if TYPE_CHECKING:
     from cli.demo.gateway import DemoGateway
@@ -22,6 +32,7 @@ T = TypeVar("T")
 
 SOURCE_TOPICS = (TELEMETRY, PRODUCTION, STATE)  # what the simulated line publishes
 DERIVED_TOPICS = (ANOMALIES, ALARMS, KPIS, TWIN_STATE, SCHEDULE_REQUESTS)  # what the worker makes of it
+PLAN_TOPICS = (SCHEDULE_PLANS,)  # what the scheduler answers
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,7 @@ class DemoRun:
         self.children = Children(settings.infra.root / "logs")
         self.sinks: dict[str, Child] = {}
         self.worker: Child | None = None
+        self.scheduler: Child | None = None
         self.watcher: Watcher | None = None
         self.gateway: DemoGateway | None = None
         self.produced: dict[str, int] = {}  # per source topic (all acknowledged once the line ends)

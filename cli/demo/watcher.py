@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from cli.infra import console
 from twin.errors import DecodeError
-from twin.topics import ALARMS, ANOMALIES
+from twin.topics import ALARMS, ANOMALIES, SCHEDULE_PLANS
 
 if TYPE_CHECKING:
     from cli.demo.offsets import Offsets
@@ -59,7 +59,7 @@ class Watcher:
                         continue
                     topic = msg.topic() or ""
                     self.counts[topic] += 1
-                    if topic not in (ANOMALIES, ALARMS):
+                    if topic not in (ANOMALIES, ALARMS, SCHEDULE_PLANS):
                         continue
                     try:
                         record = codecs(topic).decode(msg.value())
@@ -70,6 +70,11 @@ class Watcher:
             consumer.close()
 
     def _show(self, topic: str, r: dict[str, Any]) -> None:
+        if topic == SCHEDULE_PLANS:
+            from cli.schedule import print_plan
+
+            print_plan(r, console)
+            return
         if r["machine_id"] in self.findings:
             self.findings[r["machine_id"]] += 1
         at = r["event_time"].strftime("%H:%M:%S")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 from cli.demo.offsets import end_offsets, start_at, wait_committed
-from cli.demo.run import DERIVED_TOPICS, SOURCE_TOPICS, DemoRun, started
+from cli.demo.run import DERIVED_TOPICS, PLAN_TOPICS, SOURCE_TOPICS, DemoRun, started
 from cli.demo.watcher import Watcher
 from cli.infra import console
-from twin.topics import ALARM_COMMANDS
+from twin.topics import ALARM_COMMANDS, SCHEDULE_REQUESTS
 
 SINKS = ("cassandra", "elasticsearch")
 
@@ -45,8 +45,9 @@ def start_worker(run: DemoRun) -> None:
     """``twin process`` in a fresh group that starts at the end of its inputs (it shows this run,
     not old events), and the watcher that prints its anomalies and alarms."""
     settings = run.settings
-    derived_before = end_offsets(settings, DERIVED_TOPICS)
+    derived_before = end_offsets(settings, (*DERIVED_TOPICS, *PLAN_TOPICS))
     start_at(settings, run.app_id, end_offsets(settings, (*SOURCE_TOPICS, ALARM_COMMANDS)))
+    start_scheduler(run)
     args = ["process", "--app-id", run.app_id, "--metrics-port", "0", "--no-create-topics",
             "--factory", str(run.factory_path)]  # fmt: skip
     run.worker = run.children.start("twin process", args, "demo-processors.log", grace_s=60)
@@ -56,15 +57,37 @@ def start_worker(run: DemoRun) -> None:
     console.print(f"twin process (pid {run.worker.pid}): anomalies and alarms print below as they happen")
 
 
+def _scheduler_group(run: DemoRun) -> str:
+    return f"{run.app_id}-scheduler"
+
+
+def start_scheduler(run: DemoRun) -> None:
+    """``twin schedule serve`` in a fresh group at the end of schedule.requests: it answers this
+    run's breakdowns; the line follows its plans (producers.plans)."""
+    group = _scheduler_group(run)
+    start_at(run.settings, group, end_offsets(run.settings, (SCHEDULE_REQUESTS,)))
+    args = ["schedule", "serve", "--group", group, "--metrics-port", "0", "--no-create-topics"]
+    run.scheduler = run.children.start("twin schedule serve", args, "demo-scheduler.log")
+    console.print(
+        f"twin schedule serve (pid {run.scheduler.pid}): re-plans print below when a machine goes down"
+    )
+
+
 def wait_processed(run: DemoRun) -> None:
     """Until the worker has committed everything the line produced; then stop it."""
     worker = started(run.worker, "the processing worker")
     with console.status("processing what was produced…"):
         wait_committed(run.settings, run.app_id, run.after, worker, limit_s=120)
         time.sleep(2)  # the last checkpoint's line events
+        if run.scheduler is not None:  # every request of this run answered
+            ends = end_offsets(run.settings, (SCHEDULE_REQUESTS,))
+            wait_committed(run.settings, _scheduler_group(run), ends, run.scheduler, limit_s=120)
     stop_worker(run)
     counts = started(run.watcher, "the watcher").counts
-    console.print("derived from this run: " + "  ".join(f"{t} {counts.get(t, 0):,}" for t in DERIVED_TOPICS))
+    console.print(
+        "derived from this run: "
+        + "  ".join(f"{t} {counts.get(t, 0):,}" for t in (*DERIVED_TOPICS, *PLAN_TOPICS))
+    )
 
 
 def stop_worker(run: DemoRun) -> None:
@@ -72,6 +95,9 @@ def stop_worker(run: DemoRun) -> None:
     demo leaves no litter). Safe to call twice: the normal path and the way out both do."""
     from pipelines.topics import delete_topics
 
+    if run.scheduler is not None:
+        scheduler, run.scheduler = run.scheduler, None
+        run.children.stop(scheduler)
     if run.worker is None:
         return
     worker, run.worker = run.worker, None

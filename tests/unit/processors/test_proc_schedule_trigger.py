@@ -107,14 +107,26 @@ def test_a_machine_going_down_asks_once_for_a_plan_of_the_work_in_progress() -> 
     assert request["source"] == "processor:schedule-trigger" and request["horizon_s"] == 1800.0
     assert trigger.order() == LINE
     # Furthest along first; processing times are the latest observed cycles (alpha 1).
-    assert request["jobs"] == [
+    assert [
+        {k: j[k] for k in ("job_id", "priority", "due_time", "processing_time_s")} for j in request["jobs"]
+    ] == [
         {"job_id": "p11", "priority": 2, "due_time": None, "processing_time_s": {"pack": 20.0}},
         {"job_id": "p10", "priority": 1, "due_time": None, "processing_time_s": {"bend": 30.0, "pack": 20.0}},
     ]
+    # The stations ahead are a route: one operation per station, in flow order.
+    assert request["jobs"][1]["operations"] == [
+        {"operation_id": "bend", "processing_time_s": {"bend": 30.0}, "after": []},
+        {"operation_id": "pack", "processing_time_s": {"pack": 20.0}, "after": []},
+    ]
     assert request["machines"] == [
-        {"machine_id": "cut", "available": True, "available_from": None},
-        {"machine_id": "bend", "available": False, "available_from": None},  # no repair seen yet
-        {"machine_id": "pack", "available": True, "available_from": None},
+        {"machine_id": "cut", "available": True, "available_from": None, "family": None},
+        {
+            "machine_id": "bend",
+            "available": False,
+            "available_from": None,
+            "family": None,
+        },  # no repair seen yet
+        {"machine_id": "pack", "available": True, "available_from": None, "family": None},
     ]
     # Still DOWN, another reason; then a replay of the same report: no second request.
     assert (
@@ -138,6 +150,7 @@ def test_expected_repair_end_comes_from_the_observed_mean_time_to_repair() -> No
         "machine_id": "bend",
         "available": False,
         "available_from": ms(2000 + 200),
+        "family": None,
     }
     # Another station with no repair of its own: the line's mean.
     (request,) = run(trigger, [("factory.state", state("pack", 2100, "DOWN"))])
@@ -145,6 +158,7 @@ def test_expected_repair_end_comes_from_the_observed_mean_time_to_repair() -> No
         "machine_id": "pack",
         "available": False,
         "available_from": ms(2100 + 200),
+        "family": None,
     }
     # Repair overrunning: expected to end now at the earliest.
     assert request["machines"][1]["available_from"] == ms(2200)

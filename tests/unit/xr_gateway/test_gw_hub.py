@@ -144,3 +144,27 @@ def test_nan_becomes_null() -> None:
     record["oee"] = float("nan")
     hub.publish([("state", record)])
     assert messages(client)[0]["data"]["oee"] is None
+
+
+def plan(line: str, correlation: str, t: int, solver: str = "cpsat") -> tuple[str, dict[str, Any]]:
+    return "plans", {"plan_id": f"p-{correlation}", "line_id": line, "correlation_id": correlation, "event_time": t,
+                     "solver": solver, "assignments": [
+                         {"job_id": "j1", "machine_id": "m1", "start_time": t + 5000, "end_time": t + 8000,
+                          "operation_id": "cut", "setup_s": 2.0},
+                         {"job_id": "j2", "machine_id": "m1", "start_time": t + 8000, "end_time": t + 9000,
+                          "operation_id": "", "setup_s": 0.0}]}  # fmt: skip
+
+
+def test_plans_are_kept_latest_per_line_and_by_cause_with_gantt_rows() -> None:
+    from xr_gateway.rest import plan_view
+
+    hub, _ = make(history_max=2)
+    hub.publish(
+        [plan("l1", "c1", 1000), plan("l1", "c2", 3000), plan("l2", "c3", 2000), plan("l1", "old", 500)]
+    )
+    assert hub.plan_records["l1"]["correlation_id"] == "c2"  # a late-read older plan does not win
+    assert list(hub.plans_by_correlation) == ["c3", "old"]  # bounded, oldest forgotten
+    view = plan_view(hub.plan_records["l1"])
+    assert view["gantt_origin_ms"] == 8000
+    assert view["gantt"][0] == {"machine": "m1", "job": "j1", "operation": "cut", "start_s": 0.0, "end_s": 3.0,
+                                "setup_s": 2.0}  # fmt: skip
