@@ -163,6 +163,90 @@ def read_labelled_csv(
     return [r[2] for r in records], [r[3] for r in records]
 
 
+def normalised_recording(
+    path: Path,
+    dest: Path,
+    *,
+    label_column: str,
+    time_column: str,
+    delimiter: str | None,
+    sample_period_s: float | None,
+    fault_onset: int | None,
+) -> tuple[str, str, str]:
+    """``path`` as a CSV ``read_labelled_csv`` takes, written to ``dest``; returns its label column,
+    time column and delimiter.
+
+    Plants and public sets export more than one shape: a headerless numeric matrix (the first line is
+    all numbers: columns become ``x1``, ``x2``, ...), whitespace-separated columns (Tennessee
+    Eastman's ``.dat``), no time column (``--sample-period``: row ``i`` is at ``i`` periods), no label
+    column (``--fault-onset N``: rows from the N-th, counted from 0, are abnormal; a headerless file
+    with neither is a normal recording, every row normal). A file with a header, a time column and
+    labels is copied as it is.
+    """
+    if not path.is_file():
+        msg = f"no such file: {path}"
+        raise ConfigError(msg)
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        text = fh.read()
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        msg = f"{path}: empty file"
+        raise ConfigError(msg)
+    first = lines[0]
+    sep: str | None = (
+        csv_delimiter(text, delimiter) if delimiter or any(c in first for c in DELIMITERS) else None
+    )
+    rows = [next(csv.reader([line], delimiter=sep)) if sep else line.split() for line in lines]
+    headerless = all(_is_number(c) for c in rows[0] if c.strip())
+    header = [f"x{i + 1}" for i in range(len(rows[0]))] if headerless else [c.strip() for c in rows[0]]
+    body = rows if headerless else rows[1:]
+    has_time = time_column in header
+    has_label = label_column in header
+    if has_time and has_label and fault_onset is None and sep is not None and not headerless:
+        dest.write_text(text, encoding="utf-8")
+        return label_column, time_column, sep
+    if has_label and fault_onset is not None:
+        msg = f"{path}: has a label column {label_column!r}; --fault-onset is for files without one"
+        raise ConfigError(msg)
+    if not headerless and not has_label and fault_onset is None:
+        msg = (
+            f"{path}: no label column {label_column!r} (columns: {', '.join(header)}); "
+            "give --label-column, or --fault-onset N"
+        )
+        raise ConfigError(msg)
+    if not has_time and sample_period_s is None:
+        msg = (
+            f"{path}: no time column {time_column!r}; give --sample-period S (seconds between rows) "
+            "or --time-column"
+        )
+        raise ConfigError(msg)
+    out_header = list(header)
+    if not has_time:
+        out_header.append(time_column)
+    if not has_label:
+        out_header.append(label_column)
+    with dest.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(out_header)
+        for i, row in enumerate(body):
+            extra: list[str] = []
+            if not has_time:
+                assert sample_period_s is not None
+                extra.append(str(DEFAULT_START_MS + round(i * sample_period_s * 1000)))
+            if not has_label:
+                extra.append("1" if fault_onset is not None and i >= fault_onset else "0")
+            writer.writerow([c.strip() for c in row] + extra)
+    return label_column, time_column, ","
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
 def _fmt(x: float, digits: int = 3) -> str:
     return "n/a" if math.isnan(x) else f"{x:.{digits}f}"
 
@@ -229,10 +313,26 @@ def anomalies(
         6.0, "--hours", min=0.1, help="Simulated hours (3 scenario cycles by default)."
     ),
     seed: list[int] = typer.Option([1], "--seed", help="Simulator seed; repeat for several runs."),
-    from_file: Path | None = typer.Option(
-        None, "--from-file", help="Score a labelled CSV recording instead of the simulator."
+    from_file: list[Path] | None = typer.Option(
+        None,
+        "--from-file",
+        help="Score a recording instead of the simulator (CSV with any delimiter, or whitespace-separated "
+        "columns, with or without a header); repeat for several files: FDR and FAR per file and overall.",
     ),
     label_column: str = typer.Option("anomaly", "--label-column", help="CSV column with 0/1 labels."),
+    fault_onset: int | None = typer.Option(
+        None,
+        "--fault-onset",
+        min=0,
+        help="For files without a label column: rows from this index on (0 = the first data row) are "
+        "abnormal; without it and without labels a file is a normal recording (FAR only).",
+    ),
+    sample_period: float | None = typer.Option(
+        None,
+        "--sample-period",
+        min=0.001,
+        help="Seconds between rows, for files without a time column (row i is at i periods).",
+    ),
     time_column: str = typer.Option(
         "time", "--time-column", help="CSV time column (ISO 8601 or epoch s/ms)."
     ),
@@ -252,30 +352,102 @@ def anomalies(
         300.0, "--merge-gap", min=0, help="Anomalies closer than this (s) form one alarm episode."
     ),
 ) -> None:
-    """Run labelled data through the anomaly detectors and print precision, recall and delays."""
-    if from_file is not None:
-        from processors.evaluation import evaluate, label_windows
+    """Run labelled data through the anomaly detectors and print precision, recall and delays.
 
-        records, labels = read_labelled_csv(from_file, label_column, time_column, machine_id, delimiter)
-        if not records:
-            msg = f"{from_file}: no readings"
-            raise ConfigError(msg)
-        step = _median_step_ms(records)
-        windows = label_windows(
-            ((str(r["machine_id"]), int(r["event_time"]), a) for r, a in zip(records, labels, strict=True)),
-            end_pad_ms=step,
-        )
-        result = evaluate(
-            records, windows, grace_ms=round(grace * 1000), merge_gap_ms=round(merge_gap * 1000),
-            labels=labels, title=f"{from_file.name} ({len(windows)} labelled fault(s))",
-        )  # fmt: skip
-        print_result(result, rates=True)
+    Recordings: e.g. Tennessee Eastman's test files (fault from sample 161, 3-minute samples):
+    twin eval anomalies --from-file d01_te.dat --from-file d02_te.dat --sample-period 180 --fault-onset 160
+    """
+    if from_file:
+        results = [
+            _evaluate_file(
+                path, label_column=label_column, time_column=time_column, machine_id=machine_id,
+                delimiter=delimiter, sample_period_s=sample_period, fault_onset=fault_onset,
+                grace_s=grace, merge_gap_s=merge_gap,
+            )
+            for path in from_file
+        ]  # fmt: skip
+        if len(results) == 1:
+            print_result(results[0], rates=True)
+        print_rates(results, [p.name for p in from_file])
         return
     if factory is not None and not factory.is_file():
         msg = f"no such file: {factory}"
         raise ConfigError(msg)
     for s in seed:
         print_result(evaluate_simulation(factory, hours, s, grace_s=grace, merge_gap_s=merge_gap))
+
+
+def _evaluate_file(
+    path: Path,
+    *,
+    label_column: str,
+    time_column: str,
+    machine_id: str | None,
+    delimiter: str | None,
+    sample_period_s: float | None,
+    fault_onset: int | None,
+    grace_s: float,
+    merge_gap_s: float,
+) -> Evaluation:
+    import tempfile
+
+    from processors.evaluation import evaluate, label_windows
+
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp) / path.with_suffix(".csv").name
+        label, time_col, sep = normalised_recording(
+            path, plain, label_column=label_column, time_column=time_column, delimiter=delimiter,
+            sample_period_s=sample_period_s, fault_onset=fault_onset,
+        )  # fmt: skip
+        try:
+            records, labels = read_labelled_csv(plain, label, time_col, machine_id or path.stem, sep)
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace(str(plain), str(path))) from None
+    if not records:
+        msg = f"{path}: no readings"
+        raise ConfigError(msg)
+    step = _median_step_ms(records)
+    windows = label_windows(
+        ((str(r["machine_id"]), int(r["event_time"]), a) for r, a in zip(records, labels, strict=True)),
+        end_pad_ms=step,
+    )
+    return evaluate(
+        records, windows, grace_ms=round(grace_s * 1000), merge_gap_ms=round(merge_gap_s * 1000),
+        labels=labels, title=f"{path.name} ({len(windows)} labelled fault(s))",
+    )  # fmt: skip
+
+
+def print_rates(results: list[Evaluation], names: list[str]) -> None:
+    """FDR (share of abnormal readings flagged) and FAR (share of normal readings flagged) per file
+    and over all of them, as process-monitoring papers report them, next to precision/recall/F1."""
+    from processors.evaluation import PointCounts, percentile
+
+    table = Table(title="Detection rates per file", title_justify="left")
+    for column in ("file", "readings", "abnormal", "FDR", "FAR", "prec.", "F1", "delay"):
+        table.add_column(column, justify="left" if column == "file" else "right", no_wrap=column == "file")
+    total = PointCounts()
+    delays: list[float] = []
+    for name, r in zip(names, results, strict=True):
+        pc = r.points
+        total.tp, total.fp, total.fn, total.tn = (
+            total.tp + pc.tp, total.fp + pc.fp, total.fn + pc.fn, total.tn + pc.tn,
+        )  # fmt: skip
+        delays += r.faults.delays_s
+        table.add_row(
+            name, f"{r.readings:,}", f"{pc.tp + pc.fn:,}", _fmt(pc.recall), _fmt(pc.false_alarm_rate),
+            _fmt(pc.precision), _fmt(pc.f1), _delay(percentile(r.faults.delays_s, 0.5)),
+        )  # fmt: skip
+    if len(results) > 1:
+        table.add_row(
+            "all", f"{sum(r.readings for r in results):,}", f"{total.tp + total.fn:,}", _fmt(total.recall),
+            _fmt(total.false_alarm_rate), _fmt(total.precision), _fmt(total.f1),
+            _delay(percentile(delays, 0.5)), style="bold",
+        )  # fmt: skip
+    console.print(table)
+    console.print(
+        "FDR: abnormal readings flagged / abnormal readings; FAR: normal readings flagged / normal "
+        "readings; delay: median time from a fault's onset to its first anomaly"
+    )
 
 
 def _median_step_ms(records: list[dict[str, Any]]) -> int:

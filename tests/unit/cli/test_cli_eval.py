@@ -61,10 +61,14 @@ def test_delimiter_is_sniffed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s
     comma, other = tmp_path / "pump.csv", tmp_path / f"pump-{name}.csv"
     write_csv(comma)
     write_csv(other, sep)
-    expected = [line.rstrip() for line in evaluate(comma, monkeypatch).splitlines()]
-    got = [line.rstrip() for line in evaluate(other, monkeypatch).splitlines()]
-    # The same figures as the comma-separated file (the last line is a throughput).
-    assert got[:-1] == [line.replace("pump.csv", other.name) for line in expected[:-1]]
+
+    def figures(output: str) -> list[str]:
+        # The metric tables, without the throughput line and the per-file rates (sized to the name).
+        lines = output.split("Detection rates per file", maxsplit=1)[0].splitlines()
+        return [line.rstrip() for line in lines if "readings/s" not in line]
+
+    expected, got = figures(evaluate(comma, monkeypatch)), figures(evaluate(other, monkeypatch))
+    assert got == [line.replace("pump.csv", other.name) for line in expected]
     assert "1/1 faults detected, 0 false" in "\n".join(got)
 
 
@@ -138,3 +142,82 @@ def test_default_scenario_meets_the_quality_goal() -> None:
     result = evaluate_simulation(None, 6.0, 1)
     assert result.faults.recall >= 0.9, result.faults
     assert result.faults.precision >= 0.8, result.faults
+
+
+def write_matrix(path: Path, rows: int, onset: int | None, sep: str = "  ") -> None:
+    """A headerless numeric matrix like Tennessee Eastman's ``dNN_te.dat``: 5 channels, the third
+    stepping by 8 noise sd from row ``onset`` on."""
+    rng = random.Random(path.name)
+    lines = []
+    for i in range(rows):
+        values = [50 + rng.gauss(0, 1) for _ in range(5)]
+        if onset is not None and i >= onset:
+            values[2] += 8
+        lines.append(sep + sep.join(f"{v:.6E}" for v in values))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_headerless_whitespace_files_give_fdr_and_far_per_file_and_overall(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cli import eval as eval_cmd
+
+    monkeypatch.setattr(eval_cmd.console, "width", 200)
+    for name in ("d01_te.dat", "d02_te.dat"):
+        write_matrix(tmp_path / name, 400, 160)
+    write_matrix(tmp_path / "d00_te.dat", 400, None)
+    files = [
+        arg
+        for name in ("d01_te.dat", "d02_te.dat", "d00_te.dat")
+        for arg in ("--from-file", str(tmp_path / name))
+    ]
+    result = CliRunner().invoke(
+        app, ["eval", "anomalies", *files, "--sample-period", "180", "--fault-onset", "160"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = {
+        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+        for line in result.output.splitlines()
+        if line.startswith("│")
+    }
+    assert set(rows) == {"d01_te.dat", "d02_te.dat", "d00_te.dat", "all"}
+    readings, abnormal, fdr, far = rows["d01_te.dat"][:4]
+    assert (readings, abnormal) == ("400", "240") and float(fdr) > 0.9 and float(far) < 0.05
+    # The same onset applies to every file: d00 has no step, so its abnormal rows go unflagged.
+    assert rows["d00_te.dat"][1] == "240" and float(rows["d00_te.dat"][2]) < 0.1
+    assert rows["all"][:2] == ["1,200", "720"]
+
+
+def test_a_normal_recording_reports_far_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cli import eval as eval_cmd
+
+    monkeypatch.setattr(eval_cmd.console, "width", 200)
+    write_matrix(tmp_path / "d00_te.dat", 300, None)
+    result = CliRunner().invoke(
+        app, ["eval", "anomalies", "--from-file", str(tmp_path / "d00_te.dat"), "--sample-period", "180"]
+    )
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if line.startswith("│ d00_te.dat"))
+    cells = [c.strip() for c in row.split("│")[2:-1]]
+    assert cells[1] == "0" and cells[2] == "n/a" and float(cells[3]) < 0.05
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fault-onset", "1"], "no time column 'time'; give --sample-period"),
+        (
+            ["--sample-period", "1", "--fault-onset", "5", "--label-column", "x2"],
+            "--fault-onset is for files without one",
+        ),
+    ],
+)
+def test_recording_mistakes_are_one_line(
+    tmp_path: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text("x1,x2\n1,0\n2,0\n")
+    with pytest.raises(SystemExit):
+        main(["eval", "anomalies", "--from-file", str(path), *args])
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err, err
