@@ -23,7 +23,15 @@ import time
 from typing import Any
 
 from processors.scheduling.base import finish, register
-from processors.scheduling.model import Budget, Instance, Objective, ScheduledOp, SolveResult, Status
+from processors.scheduling.model import (
+    Budget,
+    Instance,
+    Objective,
+    ScheduledOp,
+    SolveResult,
+    Status,
+    predecessors,
+)
 
 __all__ = ["CpSatSolver"]
 
@@ -94,7 +102,7 @@ class CpSatSolver:
                     by_machine[m].append((key, lit, iv, s, family[job.job_id]))
                 model.add_exactly_one(lits)
                 _ = e
-        preds_of = _predecessors(inst)
+        preds_of = predecessors(inst)
         for key, preds in preds_of.items():
             for p in preds:
                 model.add(start[key] >= end[p])
@@ -231,7 +239,6 @@ def _hint(  # noqa: PLR0912 - choices, sequences, arcs and objective variables, 
     objective variables set. CP-SAT then has a solution from its first moment, so even a short
     time limit returns a plan at least as good as the best rule's."""
     from processors.scheduling.evaluate import build_schedule, objective
-    from processors.scheduling.model import predecessors
     from processors.scheduling.rules import RULES
 
     best = None
@@ -282,12 +289,6 @@ def _hint(  # noqa: PLR0912 - choices, sequences, arcs and objective variables, 
             job = job_of[name.split(":", 1)[1]]
             assert job.due_s is not None
             model.add_hint(var, max(0, end_t[key] - ticks(job.due_s)))
-
-
-def _predecessors(inst: Instance) -> dict[str, list[str]]:
-    from processors.scheduling.model import predecessors
-
-    return predecessors(inst)
 
 
 def _with_setups(inst: Instance, schedule: list[ScheduledOp]) -> list[ScheduledOp]:

@@ -20,6 +20,7 @@ weight x lateness past the due time).
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -231,7 +232,7 @@ def _validate(inst: Instance) -> None:  # noqa: PLR0912 - one check per rule, re
         for k in op.after:
             if k not in keys:
                 raise InstanceError(f"operation {op.key!r} must follow unknown operation {k!r}")
-    cycle = _find_cycle(inst, keys)
+    cycle = _find_cycle(inst)
     if cycle:
         raise InstanceError("precedences form a cycle: " + " -> ".join(cycle))
 
@@ -249,56 +250,43 @@ def predecessors(inst: Instance) -> dict[str, list[str]]:
 
 def topological_order(inst: Instance) -> list[str]:
     """Operation keys so that every operation comes after its predecessors (ties: job order)."""
-    order = _toposort(inst, predecessors(inst))
-    assert order is not None  # validated at construction
+    order = _toposort(predecessors(inst))
+    assert len(order) == len(inst.operations)  # validated at construction: no cycle
     return order
 
 
-def _toposort(inst: Instance, preds: Mapping[str, Iterable[str]]) -> list[str] | None:
+def _toposort(preds: Mapping[str, Iterable[str]]) -> list[str]:
+    """Kahn's order of the keys of ``preds``; shorter than ``preds`` when there is a cycle."""
     indeg = {k: len(set(v)) for k, v in preds.items()}
     succ: dict[str, list[str]] = {k: [] for k in preds}
     for k, v in preds.items():
         for p in set(v):
             succ[p].append(k)
-    ready = [k for k in preds if indeg[k] == 0]
+    ready = deque(k for k in preds if indeg[k] == 0)
     order: list[str] = []
     while ready:
-        k = ready.pop(0)
+        k = ready.popleft()
         order.append(k)
         for s in succ[k]:
             indeg[s] -= 1
             if indeg[s] == 0:
                 ready.append(s)
-    return order if len(order) == len(preds) else None
+    return order
 
 
-def _find_cycle(inst: Instance, keys: Mapping[str, Operation]) -> list[str]:
+def _find_cycle(inst: Instance) -> list[str]:
     preds = predecessors(inst)
-    if _toposort(inst, preds) is not None:
+    left = set(preds) - set(_toposort(preds))
+    if not left:
         return []
-    # Walk predecessors from an operation left over until one repeats: that stretch is a cycle.
-    indeg_left = set(preds) - set(_partial_order(preds))
-    node = min(indeg_left)
+    # Every operation Kahn's order left out has a predecessor left out too: walking them from any
+    # of them must come back to one already visited, and that stretch is a cycle.
+    node = min(left)
     path: list[str] = []
     while node not in path:
         path.append(node)
-        node = next(p for p in preds[node] if p in indeg_left)
-    cycle = [*path[path.index(node) :], node]
-    return list(reversed(cycle))
-
-
-def _partial_order(preds: Mapping[str, Iterable[str]]) -> list[str]:
-    done: list[str] = []
-    left = {k: set(v) for k, v in preds.items()}
-    changed = True
-    while changed:
-        changed = False
-        for k, v in list(left.items()):
-            if not v - set(done):
-                done.append(k)
-                del left[k]
-                changed = True
-    return done
+        node = next(p for p in preds[node] if p in left)
+    return list(reversed([*path[path.index(node) :], node]))
 
 
 @dataclass(frozen=True, slots=True)
