@@ -12,6 +12,7 @@ import csv
 import io
 import itertools
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -172,6 +173,10 @@ def normalised_recording(
     delimiter: str | None,
     sample_period_s: float | None,
     fault_onset: int | None,
+    index_column: str | None = None,
+    sample_rate_hz: float | None = None,
+    windows: list[tuple[int, int]] | None = None,
+    transposed: bool = False,
 ) -> tuple[str, str, str]:
     """``path`` as a CSV ``read_labelled_csv`` takes, written to ``dest``; returns its label column,
     time column and delimiter.
@@ -180,8 +185,11 @@ def normalised_recording(
     all numbers: columns become ``x1``, ``x2``, ...), whitespace-separated columns (Tennessee
     Eastman's ``.dat``), no time column (``--sample-period``: row ``i`` is at ``i`` periods), no label
     column (``--fault-onset N``: rows from the N-th, counted from 0, are abnormal; a headerless file
-    with neither is a normal recording, every row normal). A file with a header, a time column and
-    labels is copied as it is.
+    with neither is a normal recording, every row normal), a sample-index column (``index_column``
+    and ``sample_rate_hz``: row time = index / rate), labels as time windows (``windows``, epoch ms,
+    inclusive: NAB's ``combined_windows.json``), a headerless matrix stored one variable per row
+    (``transposed``: Tennessee Eastman's ``d00.dat``). A file with a header, a time column and labels
+    is copied as it is.
     """
     if not path.is_file():
         msg = f"no such file: {path}"
@@ -192,36 +200,29 @@ def normalised_recording(
     if not lines:
         msg = f"{path}: empty file"
         raise ConfigError(msg)
-    first = lines[0]
-    sep: str | None = (
-        csv_delimiter(text, delimiter) if delimiter or any(c in first for c in DELIMITERS) else None
-    )
-    rows = [next(csv.reader([line], delimiter=sep)) if sep else line.split() for line in lines]
-    headerless = all(_is_number(c) for c in rows[0] if c.strip())
+    sep, rows, headerless = _split_rows(path, text, lines, delimiter, transposed=transposed)
     header = [f"x{i + 1}" for i in range(len(rows[0]))] if headerless else [c.strip() for c in rows[0]]
     body = rows if headerless else rows[1:]
-    has_time = time_column in header
+    index_at = _index_at(path, header, index_column, sample_rate_hz, sample_period_s)
+    has_time = time_column in header or index_at is not None
     has_label = label_column in header
-    if has_time and has_label and fault_onset is None and sep is not None and not headerless:
+    plain = has_time and has_label and fault_onset is None and index_at is None
+    if windows is None and plain and sep is not None and not headerless:
         dest.write_text(text, encoding="utf-8")
         return label_column, time_column, sep
-    if has_label and fault_onset is not None:
-        msg = f"{path}: has a label column {label_column!r}; --fault-onset is for files without one"
-        raise ConfigError(msg)
-    if not headerless and not has_label and fault_onset is None:
+    _check_shape(path, header, label_column, time_column, windows=windows, fault_onset=fault_onset)
+    if not headerless and not has_label and fault_onset is None and windows is None:
         msg = (
             f"{path}: no label column {label_column!r} (columns: {', '.join(header)}); "
-            "give --label-column, or --fault-onset N"
+            "give --label-column, --labels-json FILE or --fault-onset N"
         )
         raise ConfigError(msg)
-    if not has_time and sample_period_s is None:
-        msg = (
-            f"{path}: no time column {time_column!r}; give --sample-period S (seconds between rows) "
-            "or --time-column"
-        )
-        raise ConfigError(msg)
-    out_header = list(header)
-    if not has_time:
+    _check_time(path, time_column, has_time=has_time, sample_period_s=sample_period_s)
+    time_at = header.index(time_column) if windows is not None else -1
+    if index_at is not None:
+        time_column = _free_name(header, time_column)
+    out_header = [h for j, h in enumerate(header) if j != index_at]
+    if not has_time or index_at is not None:
         out_header.append(time_column)
     if not has_label:
         out_header.append(label_column)
@@ -230,13 +231,162 @@ def normalised_recording(
         writer.writerow(out_header)
         for i, row in enumerate(body):
             extra: list[str] = []
-            if not has_time:
+            if index_at is not None:
+                assert sample_rate_hz is not None
+                extra.append(_index_time(path, row, index_at, sample_rate_hz, i + (1 if headerless else 2)))
+            elif not has_time:
                 assert sample_period_s is not None
                 extra.append(str(DEFAULT_START_MS + round(i * sample_period_s * 1000)))
-            if not has_label:
+            if windows is not None:
+                t = _epoch_ms(row[time_at] if time_at < len(row) else "")
+                extra.append("1" if t is not None and any(a <= t <= b for a, b in windows) else "0")
+            elif not has_label:
                 extra.append("1" if fault_onset is not None and i >= fault_onset else "0")
-            writer.writerow([c.strip() for c in row] + extra)
+            writer.writerow([c.strip() for j, c in enumerate(row) if j != index_at] + extra)
     return label_column, time_column, ","
+
+
+def _split_rows(
+    path: Path, text: str, lines: list[str], delimiter: str | None, *, transposed: bool
+) -> tuple[str | None, list[list[str]], bool]:
+    """The delimiter (None: whitespace), the rows split into cells (a transposed matrix turned
+    back: one reading per row) and whether the first row is data rather than a header."""
+    sep: str | None = (
+        csv_delimiter(text, delimiter) if delimiter or any(c in lines[0] for c in DELIMITERS) else None
+    )
+    rows = [next(csv.reader([line], delimiter=sep)) if sep else line.split() for line in lines]
+    headerless = all(_is_number(c) for c in rows[0] if c.strip())
+    if transposed:
+        if not headerless or len({len(r) for r in rows}) != 1:
+            msg = f"{path}: --warmup-transposed needs a headerless numeric matrix with equal-length rows"
+            raise ConfigError(msg)
+        rows = [list(col) for col in zip(*rows, strict=True)]
+    return sep, rows, headerless
+
+
+def _check_shape(
+    path: Path,
+    header: list[str],
+    label_column: str,
+    time_column: str,
+    *,
+    windows: list[tuple[int, int]] | None,
+    fault_onset: int | None,
+) -> None:
+    """Label sources that exclude each other, as one-line errors."""
+    has_label = label_column in header
+    if windows is not None:
+        if has_label or fault_onset is not None:
+            msg = f"{path}: labels come from --labels-json; it has a label column or --fault-onset too"
+            raise ConfigError(msg)
+        if time_column not in header:
+            msg = f"{path}: --labels-json needs a time column {time_column!r} to place its windows"
+            raise ConfigError(msg)
+    if has_label and fault_onset is not None:
+        msg = f"{path}: has a label column {label_column!r}; --fault-onset is for files without one"
+        raise ConfigError(msg)
+
+
+def _check_time(path: Path, time_column: str, *, has_time: bool, sample_period_s: float | None) -> None:
+    if not has_time and sample_period_s is None:
+        msg = (
+            f"{path}: no time column {time_column!r}; give --sample-period S (seconds between rows), "
+            "--time-column, or --index-column with --sample-rate"
+        )
+        raise ConfigError(msg)
+
+
+def _index_at(
+    path: Path,
+    header: list[str],
+    index_column: str | None,
+    sample_rate_hz: float | None,
+    sample_period_s: float | None,
+) -> int | None:
+    """Where the sample-index column is (None: no ``--index-column``); misuse is one-line error."""
+    if index_column is None:
+        if sample_rate_hz is not None:
+            msg = "--sample-rate needs --index-column (the column that counts samples)"
+            raise ConfigError(msg)
+        return None
+    if sample_rate_hz is None:
+        msg = "--index-column needs --sample-rate HZ (row time = index / rate)"
+        raise ConfigError(msg)
+    if sample_period_s is not None:
+        msg = "give --sample-rate with --index-column, or --sample-period without it, not both"
+        raise ConfigError(msg)
+    if index_column not in header:
+        msg = f"{path}: no index column {index_column!r} (columns: {', '.join(header)})"
+        raise ConfigError(msg)
+    return header.index(index_column)
+
+
+def _index_time(path: Path, row: list[str], at: int, rate_hz: float, line: int) -> str:
+    cell = row[at].strip() if at < len(row) else ""
+    try:
+        index = float(cell)
+    except ValueError:
+        msg = f"{path}: line {line}: sample index {cell!r} is not a number"
+        raise ConfigError(msg) from None
+    if not math.isfinite(index) or index < 0:
+        msg = f"{path}: line {line}: sample index {cell!r} is not a count (0, 1, 2, ...)"
+        raise ConfigError(msg)
+    return str(DEFAULT_START_MS + round(index / rate_hz * 1000))
+
+
+def _free_name(header: list[str], name: str) -> str:
+    while name in header:
+        name = f"_{name}"
+    return name
+
+
+def _epoch_ms(text: str) -> int | None:
+    """ISO 8601 (naive: UTC) or epoch seconds/ms as epoch ms; None when neither."""
+    from datetime import UTC, datetime
+
+    text = text.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        try:
+            stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=UTC)
+        return round(stamp.timestamp() * 1000)
+    return int(number) if abs(number) >= 1e11 else int(number * 1000)
+
+
+def labels_json_windows(path: Path, recording: Path, key: str | None = None) -> list[tuple[int, int]]:
+    """Fault windows (epoch ms, inclusive) of ``recording`` from a JSON file in NAB's
+    ``labels/combined_windows.json`` form, ``{"<dir>/<file>.csv": [[start, end], ...]}``: the entry
+    ``key``, else the one whose name is the recording's file name (an empty list: all normal)."""
+    import json
+
+    if not path.is_file():
+        msg = f"no such file: {path}"
+        raise ConfigError(msg)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        msg = f"{path}: not JSON ({exc})"
+        raise ConfigError(msg) from None
+    if not isinstance(doc, dict):
+        msg = f"{path}: expected an object of file name -> [[start, end], ...]"
+        raise ConfigError(msg)
+    names = [key] if key is not None else [k for k in doc if Path(str(k)).name == recording.name]
+    if len(names) != 1 or names[0] not in doc:
+        msg = f"{path}: no single entry for {key or recording.name!r}; give --labels-key"
+        raise ConfigError(msg)
+    out: list[tuple[int, int]] = []
+    for window in doc[names[0]]:
+        ends = [_epoch_ms(str(w)) for w in window] if isinstance(window, list) else []
+        if len(ends) != 2 or ends[0] is None or ends[1] is None:
+            msg = f"{path}: {names[0]}: window {window!r} is not [start, end]"
+            raise ConfigError(msg)
+        out.append((ends[0], ends[1]))
+    return out
 
 
 def _is_number(cell: str) -> bool:
@@ -345,6 +495,42 @@ def anomalies(
         help="CSV delimiter, e.g. ';' or tab (default: sniffed among , ; tab |).",
         show_default=False,
     ),
+    index_column: str | None = typer.Option(
+        None,
+        "--index-column",
+        help="Column counting samples (0, 1, 2, ...) instead of a time column: row time = index / "
+        "--sample-rate. It is not a signal: it is not scored.",
+    ),
+    sample_rate: float | None = typer.Option(
+        None, "--sample-rate", min=1e-9, help="Samples per second of --index-column (e.g. 0.5, 1000)."
+    ),
+    labels_json: Path | None = typer.Option(
+        None,
+        "--labels-json",
+        help='Labels as time windows, NAB\'s combined_windows.json form {"dir/file.csv": [[start, end], '
+        "...]}: readings inside a window (inclusive) are abnormal; the entry is the one named like the "
+        "file (or --labels-key).",
+    ),
+    labels_key: str | None = typer.Option(None, "--labels-key", help="The --labels-json entry to use."),
+    warmup: int = typer.Option(
+        0,
+        "--warmup",
+        min=0,
+        help="The first N readings of each file are learning only (normal data, not scored); the "
+        "detectors' warm-up covers them.",
+    ),
+    warmup_file: Path | None = typer.Option(
+        None,
+        "--warmup-file",
+        help="A normal recording streamed first through each file's detectors, learning only (not "
+        "scored; same shape options as the files, its own rows are all normal).",
+    ),
+    warmup_transposed: bool = typer.Option(
+        False,
+        "--warmup-transposed",
+        help="The --warmup-file is a headerless matrix stored one variable per row (Tennessee "
+        "Eastman's d00.dat, 52 x 500): read it transposed.",
+    ),
     grace: float = typer.Option(
         300.0, "--grace", min=0, help="Seconds after a fault's end in which an anomaly still detects it."
     ),
@@ -354,15 +540,20 @@ def anomalies(
 ) -> None:
     """Run labelled data through the anomaly detectors and print precision, recall and delays.
 
-    Recordings: e.g. Tennessee Eastman's test files (fault from sample 161, 3-minute samples):
-    twin eval anomalies --from-file d01_te.dat --from-file d02_te.dat --sample-period 180 --fault-onset 160
+    Recordings: e.g. Tennessee Eastman's test files (fault from sample 161, 3-minute samples), after
+    the normal training run: twin eval anomalies --warmup-file d00.dat --warmup-transposed
+    --from-file d01_te.dat --from-file d02_te.dat --sample-period 180 --fault-onset 160
     """
     if from_file:
+        shape = _Shape(
+            label_column=label_column, time_column=time_column, delimiter=delimiter,
+            sample_period_s=sample_period, index_column=index_column, sample_rate_hz=sample_rate,
+        )  # fmt: skip
         results = [
             _evaluate_file(
-                path, label_column=label_column, time_column=time_column, machine_id=machine_id,
-                delimiter=delimiter, sample_period_s=sample_period, fault_onset=fault_onset,
-                grace_s=grace, merge_gap_s=merge_gap,
+                path, shape, machine_id=machine_id, fault_onset=fault_onset, grace_s=grace,
+                merge_gap_s=merge_gap, labels_json=labels_json, labels_key=labels_key, warmup=warmup,
+                warmup_file=warmup_file, warmup_transposed=warmup_transposed,
             )
             for path in from_file
         ]  # fmt: skip
@@ -377,44 +568,108 @@ def anomalies(
         print_result(evaluate_simulation(factory, hours, s, grace_s=grace, merge_gap_s=merge_gap))
 
 
-def _evaluate_file(
-    path: Path,
-    *,
-    label_column: str,
-    time_column: str,
-    machine_id: str | None,
-    delimiter: str | None,
-    sample_period_s: float | None,
-    fault_onset: int | None,
-    grace_s: float,
-    merge_gap_s: float,
-) -> Evaluation:
-    import tempfile
+@dataclass(frozen=True)
+class _Shape:
+    """How the recordings are laid out (the command's shape options)."""
 
-    from processors.evaluation import evaluate, label_windows
+    label_column: str
+    time_column: str
+    delimiter: str | None
+    sample_period_s: float | None
+    index_column: str | None
+    sample_rate_hz: float | None
+
+
+def _read_recording(
+    path: Path,
+    shape: _Shape,
+    machine_id: str,
+    *,
+    fault_onset: int | None,
+    windows: list[tuple[int, int]] | None = None,
+    transposed: bool = False,
+) -> tuple[list[dict[str, Any]], list[bool]]:
+    import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         plain = Path(tmp) / path.with_suffix(".csv").name
         label, time_col, sep = normalised_recording(
-            path, plain, label_column=label_column, time_column=time_column, delimiter=delimiter,
-            sample_period_s=sample_period_s, fault_onset=fault_onset,
+            path, plain, label_column=shape.label_column, time_column=shape.time_column,
+            delimiter=shape.delimiter, sample_period_s=shape.sample_period_s, fault_onset=fault_onset,
+            index_column=shape.index_column, sample_rate_hz=shape.sample_rate_hz, windows=windows,
+            transposed=transposed,
         )  # fmt: skip
         try:
-            records, labels = read_labelled_csv(plain, label, time_col, machine_id or path.stem, sep)
+            records, labels = read_labelled_csv(plain, label, time_col, machine_id, sep)
         except ConfigError as exc:
             raise ConfigError(str(exc).replace(str(plain), str(path))) from None
     if not records:
         msg = f"{path}: no readings"
         raise ConfigError(msg)
+    return records, labels
+
+
+def _evaluate_file(
+    path: Path,
+    shape: _Shape,
+    *,
+    machine_id: str | None,
+    fault_onset: int | None,
+    grace_s: float,
+    merge_gap_s: float,
+    labels_json: Path | None = None,
+    labels_key: str | None = None,
+    warmup: int = 0,
+    warmup_file: Path | None = None,
+    warmup_transposed: bool = False,
+) -> Evaluation:
+    from processors.anomaly import AnomalyConfig
+    from processors.evaluation import evaluate, label_windows
+
+    if warmup_transposed and warmup_file is None:
+        msg = "--warmup-transposed is about --warmup-file; give that file too"
+        raise ConfigError(msg)
+    machine = machine_id or path.stem
+    windows = None if labels_json is None else labels_json_windows(labels_json, path, labels_key)
+    records, labels = _read_recording(path, shape, machine, fault_onset=fault_onset, windows=windows)
     step = _median_step_ms(records)
-    windows = label_windows(
+    prefix: list[dict[str, Any]] = []
+    if warmup_file is not None:
+        prefix, _ = _read_recording(
+            warmup_file, shape, machine, fault_onset=None, transposed=warmup_transposed
+        )
+        _check_width(warmup_file, prefix, path, records)
+        # The recording follows its warm-up in event time (one sample period after it).
+        shift = max(0, int(prefix[-1]["event_time"]) + step - int(records[0]["event_time"]))
+        records = [{**r, "event_time": int(r["event_time"]) + shift} for r in records]
+    if warmup >= len(records):
+        msg = f"{path}: --warmup {warmup} leaves none of its {len(records)} readings to score"
+        raise ConfigError(msg)
+    learn_only = len(prefix) + warmup
+    config = None
+    if learn_only:
+        # The detectors' warm-up covers the learning-only prefix (and not less than the default's).
+        base = AnomalyConfig()
+        config = AnomalyConfig(warmup_events=max(base.warmup_events, learn_only))
+    windows_ = label_windows(
         ((str(r["machine_id"]), int(r["event_time"]), a) for r, a in zip(records, labels, strict=True)),
         end_pad_ms=step,
     )
     return evaluate(
-        records, windows, grace_ms=round(grace_s * 1000), merge_gap_ms=round(merge_gap_s * 1000),
-        labels=labels, title=f"{path.name} ({len(windows)} labelled fault(s))",
+        [*prefix, *records], windows_, grace_ms=round(grace_s * 1000),
+        merge_gap_ms=round(merge_gap_s * 1000), labels=[*([False] * len(prefix)), *labels],
+        config=config, warmup=learn_only, title=f"{path.name} ({len(windows_)} labelled fault(s))",
     )  # fmt: skip
+
+
+def _check_width(warm: Path, prefix: list[dict[str, Any]], path: Path, records: list[dict[str, Any]]) -> None:
+    """The warm-up recording must have the recording's channels (a transposed file would not)."""
+    a = [c["name"] for c in prefix[0]["channels"]]
+    b = [c["name"] for c in records[0]["channels"]]
+    if a != b:
+        hint = " (stored one variable per row? give --warmup-transposed)" if len(a) != len(b) else ""
+        msg = f"{warm}: its {len(a)} channels are not the {len(b)} channels of {path}{hint}"
+        raise ConfigError(msg)
 
 
 def print_rates(results: list[Evaluation], names: list[str]) -> None:
@@ -454,3 +709,4 @@ def _median_step_ms(records: list[dict[str, Any]]) -> int:
     times = sorted({int(r["event_time"]) for r in records})
     steps = sorted(b - a for a, b in itertools.pairwise(times))
     return steps[len(steps) // 2] if steps else 0
+

@@ -10,7 +10,9 @@ of normal readings flagged, the missed-alarm rate the share of abnormal readings
 
 **Per fault** (what an operator sees): a fault is *detected* when at least one anomaly on its
 machine has ``start <= t <= end + grace``; its *delay* is the first such anomaly's time minus
-``start``. Anomalies of one machine less than ``merge_gap`` apart form one *alarm episode*; an
+``start``. Anomalies of one machine less than ``merge_gap`` apart (or less than two of its sampling
+periods, whichever is longer: anomalies on consecutive readings of a slow-sampled machine are one
+alarm, not one per reading) form one *alarm episode*; an
 episode none of whose anomalies falls in any fault window (plus grace) of its machine is a *false
 episode*. Precision = detected faults / (detected faults + false episodes): splitting one fault
 into many episodes cannot inflate it, and every false episode costs. Recall = detected / faults.
@@ -26,7 +28,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,8 +192,10 @@ def score_faults(
     *,
     grace_ms: int,
     merge_gap_ms: int,
+    machine_gap_ms: Mapping[str, int] | None = None,
 ) -> FaultScores:
-    """Fault-level precision, recall and delays (see the module docstring for the definitions)."""
+    """Fault-level precision, recall and delays (see the module docstring for the definitions).
+    ``machine_gap_ms``: per machine, a longer merge gap (two sampling periods of a slow machine)."""
     by_machine: dict[str, list[int]] = defaultdict(list)
     for d in detections:
         by_machine[d.machine_id].append(d.time_ms)
@@ -212,7 +216,8 @@ def score_faults(
     total = 0
     for machine_id, times in sorted(by_machine.items()):
         spans = windows.get(machine_id, [])
-        for episode in episodes(times, merge_gap_ms):
+        gap = max(merge_gap_ms, (machine_gap_ms or {}).get(machine_id, 0))
+        for episode in episodes(times, gap):
             total += 1
             if not any(lo <= t <= hi for t in episode for lo, hi in spans):
                 false_list.append((machine_id, episode[0], episode[-1]))
@@ -238,6 +243,10 @@ def label_windows(
     return sorted(out, key=lambda w: (w.start_ms, w.machine_id))
 
 
+_STEPS = 1000
+"""Sampling steps per machine whose median is its sampling period (for the alarm-episode gap)."""
+
+
 @dataclass
 class Evaluation:
     """What one evaluation run produced: fault- and event-level scores, and how fast the detectors ran
@@ -260,13 +269,15 @@ def evaluate(
     labels: Iterable[bool] | None = None,
     config: AnomalyConfig | None = None,
     title: str = "",
+    warmup: int = 0,
 ) -> Evaluation:
     """Stream ``records`` through a fresh ``AnomalyProcessor`` per machine and score what they raise.
 
     ``records``: telemetry and, optionally, machine-state records (a ``state`` field, no
     ``channels``) in stream order. ``windows``: the labelled faults; ``labels``: optional per-reading
     truth, one per telemetry record (without it a reading is abnormal inside a window of its
-    machine). The detectors never see the labels.
+    machine). The detectors never see the labels. ``warmup``: the first this-many readings of each
+    machine are learning only (a normal-only prefix): not scored, not counted, their labels unread.
     """
     spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for w in windows:
@@ -277,6 +288,9 @@ def evaluate(
     readings = 0
     busy = 0.0
     truth = iter(labels) if labels is not None else None
+    seen: dict[str, int] = defaultdict(int)
+    last_t: dict[str, int] = {}
+    steps: dict[str, list[int]] = defaultdict(list)
     for record in records:
         machine = str(record["machine_id"])
         processor = processors.get(machine)
@@ -288,13 +302,24 @@ def evaluate(
         started = time.perf_counter()
         emits = processor.process_one(TELEMETRY, record)
         busy += time.perf_counter() - started
+        t = int(record["event_time"])
+        if machine in last_t and len(steps[machine]) < _STEPS:
+            steps[machine].append(t - last_t[machine])
+        last_t[machine] = t
+        seen[machine] += 1
+        if seen[machine] <= warmup:
+            if truth is not None:
+                next(truth)
+            continue
         readings += 1
         detections.extend(Detection(e.key, int(e.record["event_time"])) for e in emits)
         if truth is not None:
             abnormal = bool(next(truth))
         else:
-            t = int(record["event_time"])
             abnormal = any(lo <= t < hi for lo, hi in spans.get(machine, ()))
         points.add(abnormal, bool(processor.alarming()))
-    faults = score_faults(windows, detections, grace_ms=grace_ms, merge_gap_ms=merge_gap_ms)
+    gaps = {m: 2 * sorted(st)[len(st) // 2] for m, st in steps.items() if st}
+    faults = score_faults(
+        windows, detections, grace_ms=grace_ms, merge_gap_ms=merge_gap_ms, machine_gap_ms=gaps
+    )
     return Evaluation(faults, points, readings, len(detections), busy, title)

@@ -1,5 +1,6 @@
 """Online anomaly detection for one machine: a multivariate operating-state detector plus per-signal
-detectors for rising levels, stuck and dropped sensors. See docs/anomaly-detection.md."""
+detectors for rising levels, stuck and dropped sensors; a subspace (PCA) detector for continuous
+multichannel processes. See docs/anomaly-detection.md."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from processors.anomaly.regime import RegimeDetector
 from processors.anomaly.settling import Drift, Relaxation
 from processors.anomaly.signal import Signal
 from processors.anomaly.stuck import StuckSensor
+from processors.anomaly.subspace import SubspaceDetector
 
 __all__ = [
     "DETECTORS",
@@ -35,5 +37,6 @@ __all__ = [
     "Relaxation",
     "Signal",
     "StuckSensor",
+    "SubspaceDetector",
     "Visit",
 ]

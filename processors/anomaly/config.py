@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,12 +49,45 @@ class AnomalyConfig(BaseModel):
     multivariate detector while it stays within this multiple of its learned drift rate x time
     since the change (a first-order relaxation never moves faster than it started) and does not turn
     back; 0 disables the allowance."""
+    multivariate: Literal["auto", "regime", "subspace", "both"] = "auto"
+    """Which multivariate detector judges a machine. ``multivariate-regime`` (prototypes per
+    operating state) suits machines with discrete states (running, idle, a setup) and is used once a
+    machine reports a state on ``factory.state``; ``multivariate-subspace`` (PCA T², SPE and a
+    per-signal shift statistic) suits a continuous process with many coupled signals and no states,
+    and is used while a machine has reported none ("auto"). "regime"/"subspace" force one, "both"
+    runs both."""
+    subspace_lags: int = Field(0, ge=0, le=5)
+    """``multivariate-subspace``: earlier readings appended to each reading (dynamic PCA): lags
+    capture the process dynamics at the cost of (lags + 1)² more memory and time."""
+    subspace_variance: float = Field(0.9, gt=0, le=1)
+    """Share of the (standardised) variance the retained principal components explain."""
+    subspace_quantile: float = Field(0.999, gt=0.5, lt=1)
+    """Quantile of each statistic in calibration (the second half of the warm-up, scored out of
+    sample with the model fitted on the first half) that becomes its control limit."""
+    subspace_stat_span: float = Field(5.7, ge=1)
+    """EWMA span (readings) of the T², SPE and peak statistics (5.7: weight 0.3 on the newest): an
+    increase in variance, a small shift, builds up instead of drowning in single-reading noise."""
+    subspace_shift_span: float = Field(39.0, ge=1)
+    """EWMA span (readings) of each signal's standardised value for the shift statistic (39: weight
+    0.05): a small shift that persists (a disturbance the controllers compensate elsewhere)."""
+    subspace_shift_margin: float = Field(1.5, ge=1)
+    """The shift statistic's limit is this multiple of its calibrated quantile: a warm-up of a day
+    shows less slow wander than a plant has over weeks."""
+    drift_tau_s: float = Field(7 * 86400.0, ge=0)
+    """Slow legitimate drift (event time constant, seconds): after warm-up a detector's baseline
+    (the ``level-rise`` envelopes' centre, the subspace centre) follows normal readings with weight
+    (seconds since the last reading) / ``drift_tau_s`` per reading, whatever the sampling period.
+    Only readings well inside the limits, with no episode open, teach it (an ongoing anomaly never
+    teaches itself normal). 0 freezes the baselines."""
     confirm_hits: int = Field(3, ge=1)
     """A detector opens an episode after this many over-threshold readings..."""
     confirm_window: int = Field(5, ge=1)
     """...among its last this-many readings ("k of n"), so a single spike is not an alarm."""
     clear_after: int = Field(60, ge=1)
-    """Readings without any over-threshold score before an episode closes."""
+    """Readings without any over-threshold score before an episode closes..."""
+    clear_after_s: float = Field(900.0, gt=0)
+    """...or this many seconds (event time) without one, whichever comes first: at one reading a
+    second 60 readings is a minute, at a reading every 5 minutes it would be five hours."""
     reemit_every_s: float = Field(60.0, gt=0)
     """While an episode lasts, repeat its anomaly at most this often (a heartbeat, not a flood)."""
     adopt_after_s: float = Field(540.0, gt=0)

@@ -49,6 +49,7 @@ class Context:
         self.n = 0  # readings learned while calibrating
         self.calibrated = False
         self.entries = 0  # times the machine entered this context
+        self.longest = 0  # readings of the longest stay seen while calibrating (or learned since)
         self.settle_s: list[float] = []  # how long after entering it all signals were in envelope
 
     def add_signal(self, first_value: float) -> None:
@@ -74,6 +75,7 @@ class Context:
             "n": self.n,
             "calibrated": self.calibrated,
             "entries": self.entries,
+            "longest": self.longest,
             "settle_s": floats(self.settle_s),
         }
 
@@ -89,6 +91,7 @@ class Context:
         ctx.n = integer(d["n"])
         ctx.calibrated = d["calibrated"] is True
         ctx.entries = integer(d["entries"])
+        ctx.longest = integer(d["longest"])
         ctx.settle_s = float_list(d["settle_s"])
         return ctx
 
@@ -114,6 +117,9 @@ class Visit:
         self.recent: list[float] = []
         self.held: list[list[float]] = []
         self.relaxation = Relaxation(before)
+        # A planned state's stay longer than any its context was calibrated on: learning, not
+        # detecting, for the rest of the stay (``AnomalyProcessor.learning``).
+        self.extending = False
 
     def add_signal(self, value: float | None) -> None:
         """A signal joined during the visit (``value``: its first value)."""
@@ -172,6 +178,7 @@ class Visit:
             "recent": floats(self.recent),
             "held": [floats(x) for x in self.held],
             "relaxation": self.relaxation.to_dict(),
+            "extending": self.extending,
         }
 
     @classmethod
@@ -184,4 +191,5 @@ class Visit:
         v.recent = float_list(d["recent"])
         v.held = [float_list(x, signals) for x in d["held"]]
         v.relaxation = Relaxation.from_dict(d["relaxation"], signals)
+        v.extending = d["extending"] is True
         return v

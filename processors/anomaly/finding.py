@@ -10,13 +10,14 @@ from processors.base import Record, derived_id
 
 SOURCE = "processor:anomaly"
 REGIME = "multivariate-regime"
+SUBSPACE = "multivariate-subspace"
 LEVEL = "level-rise"
 STUCK = "stuck-sensor"
 DROPPED = "dropped-sensor"
-DETECTORS = (REGIME, LEVEL, STUCK, DROPPED)
+DETECTORS = (REGIME, SUBSPACE, LEVEL, STUCK, DROPPED)
 """Detector names (the ``detector`` field of an anomaly), in the order a reading visits them."""
 
-MODEL_VERSION = 3
+MODEL_VERSION = 4
 """Version of the detectors' maths: the first part of every anomaly's ``model_version`` (bump it
 when a change alters what the detectors raise)."""
 

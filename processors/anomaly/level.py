@@ -3,8 +3,10 @@
 Per operating state (context) and signal the detector keeps two *envelopes* (``1 - quantile``,
 median and ``quantile`` quantiles): one of the raw value, one of the value smoothed over
 ``level_span`` readings once the state has lasted that long (so it describes the state, not the
-transition into it). Each freezes once calibrated: a tail quantile that kept learning would let a
-slow drift raise its own threshold ahead of itself.
+transition into it). Each freezes once calibrated (the raw one with its context, the smoothed one
+after ``SMOOTH_SPANS`` x ``level_span`` smoothed values, at least ``warmup_events``): a tail
+quantile that kept learning would let a slow drift raise its own threshold ahead of itself. After
+that only their centre follows slow legitimate drift (``follow``, ``drift_tau_s``).
 
 A reading's score is how far it lies above the state's median in units of the spread up to the upper
 quantile (1 = at the upper quantile), for the raw value and, once the state has lasted a while, for
@@ -122,7 +124,7 @@ class LevelRise:
     def __init__(self, config: AnomalyConfig) -> None:
         self.threshold = 1.0 + config.level_margin
         self.raw = Envelope(config.quantile, _OPEN)  # frozen with the context (``freeze``)
-        self.smooth = Envelope(config.quantile, config.warmup_events)
+        self.smooth = Envelope(config.quantile, smooth_need(config))
 
     def add_signal(self) -> None:
         """A signal joined the machine; until it is calibrated here its envelopes are open."""
@@ -155,6 +157,19 @@ class LevelRise:
         for i in range(len(self.raw.hi)):
             self.raw.freeze(i)
 
+    def follow(self, i: int, value: float, smoothed: float | None, rate: float) -> None:
+        """Slow legitimate drift: signal ``i``'s envelopes keep their shape and their centre moves
+        ``rate`` of the way towards a normal reading (the caller gates it: readings of an ongoing
+        anomaly never teach). Only a reading inside the envelope teaches, so a rise cannot lift
+        its own threshold."""
+        for env, v in ((self.raw, value), (self.smooth, smoothed)):
+            if v is None or not env.ready(i) or not env.lo[i] <= v <= env.hi[i]:
+                continue
+            step = rate * (v - env.med[i])
+            env.lo[i] += step
+            env.med[i] += step
+            env.hi[i] += step
+
     def to_dict(self) -> dict[str, Any]:
         return {"raw": self.raw.to_dict(), "smooth": self.smooth.to_dict()}
 
@@ -162,11 +177,24 @@ class LevelRise:
     def from_dict(cls, d: dict[str, Any], config: AnomalyConfig) -> LevelRise:
         out = cls(config)
         out.raw = Envelope.from_dict(d["raw"], q=config.quantile, need=_OPEN)
-        out.smooth = Envelope.from_dict(d["smooth"], q=config.quantile, need=config.warmup_events)
+        out.smooth = Envelope.from_dict(d["smooth"], q=config.quantile, need=smooth_need(config))
         if len(out.raw.hi) != len(out.smooth.hi):
             msg = "raw and smoothed envelopes cover different signals"
             raise ValueError(msg)
         return out
+
+
+SMOOTH_SPANS = 3
+"""Smoothed values a smoothed envelope learns before it freezes, in ``level_span``s (at least
+``warmup_events``): consecutive values smoothed over ``level_span`` readings are nearly one sample,
+so an envelope frozen after one span knew the spread of a few minutes only (seed 5's cnc-1
+``spindle_load`` sat above it for hours). Three spans: more made seed 3 lose a detection
+(2026-12-07, docs/anomaly-detection.md)."""
+
+
+def smooth_need(config: AnomalyConfig) -> int:
+    """Smoothed values a smoothed envelope learns before it freezes."""
+    return max(config.warmup_events, SMOOTH_SPANS * config.level_span)
 
 
 def _above(value: float, med: float, hi: float, scale: float) -> float:

@@ -6,10 +6,12 @@
 ...                     "channels": [{"name": "t", "value": v, "unit": "degC"}]}
 >>> sum(len(p.process_one(TELEMETRY, rec(i, 20.0 + 0.1 * (i % 3)))) for i in range(200))
 0
+>>> p.learning()
+[]
 >>> sorted({e.record["detector"] for i in range(200, 210) for e in p.process_one(TELEMETRY, rec(i, 90.0))})
-['level-rise', 'multivariate-regime']
+['multivariate-subspace']
 >>> p.alarming()
-['multivariate-regime', 'level-rise']
+['multivariate-subspace']
 >>> q = AnomalyProcessor("m", AnomalyConfig(warmup_s=10, warmup_events=10))
 >>> q.restore(p.snapshot())
 >>> q.process_one(TELEMETRY, rec(300, 90.0)) == p.process_one(TELEMETRY, rec(300, 90.0))
@@ -34,6 +36,7 @@ from processors.anomaly.finding import (
     MODEL_VERSION,
     REGIME,
     STUCK,
+    SUBSPACE,
     Contribution,
     Finding,
     anomaly_record,
@@ -43,13 +46,15 @@ from processors.anomaly.finding import (
 from processors.anomaly.serial import FloatArray, integer, opt_integer
 from processors.anomaly.signal import Signal
 from processors.anomaly.stuck import StuckSensor
+from processors.anomaly.subspace import SubspaceDetector
 from processors.base import Emit, Record, dump_snapshot, load_snapshot
 from twin.errors import SnapshotError, one_line
 from twin.topics import ANOMALIES, STATE, TELEMETRY
 
 SNAPSHOT_FORMAT = "anomaly"
-SNAPSHOT_VERSION = 4
-"""Version of the snapshot layout. Versions up to 3 were pickles (refused: relearn); 4 is JSON."""
+SNAPSHOT_VERSION = 5
+"""Version of the snapshot layout. Versions up to 3 were pickles (refused: relearn); 4 is JSON; 5
+adds the subspace detector, the episodes' last hit and the contexts' longest calibrated visit."""
 
 _PICKLE = b"\x80"
 """First byte of a pickle (protocol 2 and later): what the snapshots before version 4 were."""
@@ -81,8 +86,10 @@ class AnomalyProcessor:
     """Learns and scores one machine's telemetry; emits ``Anomaly`` records to ``twin.anomalies``.
 
     Pure: no Kafka, no I/O, no wall clock. Detectors (one module each): ``RegimeDetector``
-    (multivariate, per operating state), ``LevelRise`` (per state and signal), ``StuckSensor`` and
-    ``DroppedSensor`` (per signal); ``Episode`` turns each detector's hits into alarms.
+    (multivariate, per operating state), ``LevelRise`` (per state and signal), ``SubspaceDetector``
+    (multivariate, a continuous process without states; ``AnomalyConfig.multivariate`` says which
+    judges a machine), ``StuckSensor`` and ``DroppedSensor`` (per signal); ``Episode`` turns each
+    detector's hits into alarms. ``learning()`` says what still learns rather than detects.
     """
 
     def __init__(self, machine_id: str, config: AnomalyConfig | None = None) -> None:
@@ -97,9 +104,11 @@ class AnomalyProcessor:
         self.contexts: dict[str, Context] = {}
         self.visit: Visit | None = None
         self.episodes = {name: Episode(self.config) for name in DETECTORS}
+        self.subspace: SubspaceDetector | None = None  # multivariate-subspace, once signals are known
         self.readings = 0
         self.first_time: int | None = None
         self.prev_t: int | None = None  # event time of the previous reading
+        self._dt_s = 0.0  # seconds since the previous reading (of the reading being processed)
         self.adopted = 0  # new operating states adopted as normal
         # The operating state (``factory.state``) and since when: the context of later readings.
         self.state: str | None = None
@@ -124,6 +133,61 @@ class AnomalyProcessor:
         """Detectors with an open anomaly episode (empty when all is normal)."""
         return [name for name in DETECTORS if self.episodes[name].is_open]
 
+    def learning(self) -> list[str]:
+        """What is still learning rather than detecting, one line each (empty when every detector
+        the machine uses is armed). While something learns it raises nothing: the machine's
+        warm-up, the current operating state's calibration, a planned state staying longer than any
+        stay it was calibrated on (the state learns how long a stay may last), the subspace detector's
+        calibration."""
+        cfg = self.config
+        out: list[str] = []
+        if self.first_time is None:
+            return ["warm-up: no reading yet"]
+        elapsed = 0.0 if self.prev_t is None else (self.prev_t - self.first_time) / 1000
+        if self.readings < cfg.warmup_events or elapsed < cfg.warmup_s:
+            out.append(
+                f"warm-up: {self.readings} of {cfg.warmup_events} readings, "
+                f"{elapsed:,.0f} of {cfg.warmup_s:,.0f} s"
+            )
+        visit = self.visit
+        if visit is not None:
+            ctx = self.contexts[visit.key]
+            state = visit.key or "(no state)"
+            if not ctx.calibrated:
+                out.append(f"state {state}: calibrating, {ctx.n}/{cfg.warmup_events} readings")
+            elif self._extending(ctx, visit):
+                out.append(
+                    f"state {state}: staying longer ({visit.readings} readings) than any stay it was "
+                    f"calibrated on ({ctx.longest}); {REGIME} learns how long it lasts"
+                )
+        sub = self.subspace
+        if sub is not None and self._uses(SUBSPACE) and not sub.ready:
+            out.append(f"{SUBSPACE}: calibrating, {sub.n}/{sub.fit_after + sub.calibrate_for} readings")
+        return out
+
+    def _uses(self, detector: str) -> bool:
+        """Whether this machine is judged by that multivariate detector now (``multivariate``)."""
+        mode = self.config.multivariate
+        if mode == "both":
+            return True
+        if mode == "auto":
+            return (detector == SUBSPACE) == (self.state is None)
+        return mode == ("subspace" if detector == SUBSPACE else "regime")
+
+    def _extending(self, ctx: Context, visit: Visit) -> bool:
+        """A planned state that was calibrated only on short stays (none of ``4 x level_span``
+        readings) and is now visited longer than any of them: its slow signals may go where the
+        calibration never saw them settle. Unplanned states (a jam, a breakdown) are never excused.
+        Once a stay is found extending, it stays so (``Visit.extending``) until it ends or reaches
+        ``4 x level_span`` readings: the grace is bounded, once per state."""
+        cfg = self.config
+        return (
+            visit.key != ""  # a machine that reports no states has one everlasting stay
+            and visit.key not in cfg.unplanned_states
+            and ctx.longest < 4 * cfg.level_span
+            and (visit.extending or visit.readings > ctx.longest)
+        )
+
     # -- one reading ----------------------------------------------------------------------------
 
     def _telemetry(self, record: Record) -> list[Emit]:
@@ -138,18 +202,81 @@ class AnomalyProcessor:
         calibrating = not ctx.calibrated
         if calibrating:
             self._calibrate(ctx, reading, warm=warm)
+            ctx.longest = max(ctx.longest, visit.readings)
+        # A reading with a missing value pauses the subspace detector (holding the last value would
+        # read as a shift); the dropped-sensor detector has it.
+        sub = self._subspace() if self._uses(SUBSPACE) and None not in values else None
+        sub_score = 0.0 if sub is None else sub.score_one(reading.x)
         if warm:  # the machine's warm-up: learn, raise nothing
             self._learn_signals(values, stuck=None, warm=True)
+            if sub is not None:
+                sub.learn_one(reading.x)
             return []
         threshold = ctx.regime.threshold()
         findings, stuck = self._score(ctx, visit, reading, threshold, t, calibrating=calibrating)
+        if not self._uses(REGIME):
+            # A continuous process: the subspace detector's peak and shift statistics judge single
+            # signals too (two-sided), so the per-state envelopes of level-rise stand aside.
+            findings[REGIME] = findings[LEVEL] = None
+        elif findings[REGIME] is not None and self._extending(ctx, visit) and all(visit.relaxation.ok):
+            # Learning this longer stay, not detecting (``learning``); unless a signal turned back
+            # against the way it relaxes in this state (heating while it should cool).
+            findings[REGIME] = None
+        findings[SUBSPACE] = self._subspace_finding(sub, sub_score, reading.values)
         out: list[Emit] = []
         for name in DETECTORS:
             finding = findings[name]
             if self.episodes[name].learn_one(finding is not None, t) and finding is not None:
                 out.append(Emit(ANOMALIES, self.machine_id, self._anomaly(record, finding)))
-        self._learn(ctx, visit, reading, findings, stuck, threshold, calibrating=calibrating, t=t)
+        rate = self._drift_rate(t)
+        if sub is not None:
+            calm = not sub.ready or (sub.calm() and not self.episodes[SUBSPACE].is_open)
+            sub.learn_one(reading.x, rate=rate if calm else 0.0)
+        self._learn(ctx, visit, reading, findings, stuck, threshold, calibrating=calibrating, t=t, rate=rate)
         return out
+
+    def _drift_rate(self, t: int) -> float:
+        """Weight of this reading in a baseline that follows slow drift (``drift_tau_s``)."""
+        tau = self.config.drift_tau_s
+        if tau <= 0 or self._dt_s <= 0:
+            return 0.0
+        return min(1.0, self._dt_s / tau)
+
+    def _subspace(self) -> SubspaceDetector:
+        """The machine's subspace detector; a new one (it relearns) when the signals changed."""
+        sub = self.subspace
+        n = len(self.signals)
+        if sub is None or sub.width != n:
+            sub = self.subspace = SubspaceDetector(n, **self._subspace_settings())
+        return sub
+
+    def _subspace_settings(self) -> dict[str, Any]:
+        cfg = self.config
+        fit = max(2, cfg.warmup_events // 2)
+        return {
+            "fit_after": fit,
+            "calibrate_for": max(1, cfg.warmup_events - fit),
+            "lags": cfg.subspace_lags,
+            "variance": cfg.subspace_variance,
+            "quantile": cfg.subspace_quantile,
+            "stat_span": cfg.subspace_stat_span,
+            "shift_span": cfg.subspace_shift_span,
+            "shift_margin": cfg.subspace_shift_margin,
+        }
+
+    def _subspace_finding(
+        self, sub: SubspaceDetector | None, score: float, values: list[float | None]
+    ) -> Finding | None:
+        if sub is None or not sub.ready or score <= 1.0:
+            return None
+        contrib = sorted(
+            (
+                contribution(s.name, s.unit, v, z)
+                for s, v, z in zip(self.signals, values, sub.contributions(), strict=True)
+            ),
+            key=lambda c: -c["score"],
+        )
+        return Finding(SUBSPACE, score, 1.0, contrib)
 
     def _warming_up(self, t: int) -> bool:
         """Count the reading; True while the machine is in its warm-up (time and readings)."""
@@ -171,6 +298,7 @@ class AnomalyProcessor:
         smoothed = visit.smooth(values, self._alpha)
         scale = [s.scale() for s in self.signals]
         dt_s = 0.0 if self.prev_t is None else max(0.0, (t - self.prev_t) / 1000)
+        self._dt_s = dt_s
         self.prev_t = t
         if not ctx.calibrated and visit.readings > 0:
             self._learn_drift(ctx, values, scale, dt_s, first_of_visit=visit.readings == 1)
@@ -219,7 +347,7 @@ class AnomalyProcessor:
     ) -> tuple[dict[str, Finding | None], list[bool]]:
         """Every detector's finding on the reading (None: no hit), and the signals flagged stuck.
         A state still calibrating scores only the detectors that need no baseline of it."""
-        findings: dict[str, Finding | None] = {REGIME: None, LEVEL: None}
+        findings: dict[str, Finding | None] = {REGIME: None, SUBSPACE: None, LEVEL: None}
         if not calibrating:
             settled = visit.settle(
                 r.values, ctx.level.raw, t, arm_all=visit.readings >= 4 * self.config.level_span
@@ -283,6 +411,7 @@ class AnomalyProcessor:
         *,
         calibrating: bool,
         t: int,
+        rate: float = 0.0,
     ) -> None:
         """Learning after scoring, gated so an anomaly never teaches the detectors that it is normal."""
         cfg = self.config
@@ -299,6 +428,16 @@ class AnomalyProcessor:
             for i, e in enumerate(r.smoothed):
                 if e is not None:
                     ctx.level.learn_smoothed(i, e)
+        if rate > 0 and not level_alarm:
+            self._follow(ctx, r, rate)
+        if self._extending(ctx, visit) and not (level_alarm or regime_alarm):
+            # A planned state staying longer than its calibration saw: its length is learned (the
+            # next stay this long is judged in full); its trajectory is not (a fault retracing it
+            # would pass as normal).
+            visit.extending = True
+            ctx.longest = visit.readings
+            visit.held.clear()
+            return
         if not visit.all_settled:
             return
         if quiet:
@@ -315,6 +454,13 @@ class AnomalyProcessor:
                 visit.held.clear()
                 regime_ep.close()
                 self.adopted += 1
+
+    @staticmethod
+    def _follow(ctx: Context, r: _Reading, rate: float) -> None:
+        """Slow legitimate drift: the level envelopes' centres follow readings inside them."""
+        for i, v in enumerate(r.values):
+            if v is not None:
+                ctx.level.follow(i, v, r.smoothed[i] if r.steady else None, rate)
 
     def _learn_signals(self, values: list[float | None], *, stuck: list[bool] | None, warm: bool) -> None:
         """Per-signal learning of every reading: gaps, repeats and rails, noise scale, last value.
@@ -407,6 +553,7 @@ class AnomalyProcessor:
             "contexts": {key: ctx.to_dict() for key, ctx in self.contexts.items()},
             "visit": None if self.visit is None else self.visit.to_dict(),
             "episodes": {name: ep.to_dict() for name, ep in self.episodes.items()},
+            "subspace": None if self.subspace is None else self.subspace.to_dict(),
         }
         return dump_snapshot(SNAPSHOT_FORMAT, SNAPSHOT_VERSION, body)
 
@@ -470,10 +617,15 @@ class AnomalyProcessor:
             msg = f"episodes of {sorted(episodes)}, not of {list(DETECTORS)}"
             raise ValueError(msg)
         self.episodes = {name: Episode.from_dict(episodes[name], cfg) for name in DETECTORS}
+        sub = doc["subspace"]
+        self.subspace = None if sub is None else SubspaceDetector.from_dict(sub, **self._subspace_settings())
+        if self.subspace is not None and self.subspace.width != n:
+            msg = f"the subspace detector covers {self.subspace.width} signals, not {n}"
+            raise ValueError(msg)
 
 
 _STATE = (
     "signals", "_index", "stuck", "dropped", "contexts", "visit", "episodes", "readings",
-    "first_time", "prev_t", "adopted", "state", "state_since",
+    "first_time", "prev_t", "adopted", "state", "state_since", "subspace",
 )  # fmt: skip
 """The attributes ``restore`` replaces (all the state; settings stay)."""

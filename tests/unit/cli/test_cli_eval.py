@@ -210,6 +210,14 @@ def test_a_normal_recording_reports_far_only(tmp_path: Path, monkeypatch: pytest
             ["--sample-period", "1", "--fault-onset", "5", "--label-column", "x2"],
             "--fault-onset is for files without one",
         ),
+        (["--sample-rate", "2"], "--sample-rate needs --index-column"),
+        (["--index-column", "x1"], "--index-column needs --sample-rate"),
+        (["--index-column", "n", "--sample-rate", "2", "--fault-onset", "1"], "no index column 'n'"),
+        (["--index-column", "x1", "--sample-rate", "2", "--sample-period", "1"], "not both"),
+        (
+            ["--warmup-transposed", "--sample-period", "1", "--fault-onset", "1"],
+            "--warmup-transposed is about",
+        ),
     ],
 )
 def test_recording_mistakes_are_one_line(
@@ -221,3 +229,107 @@ def test_recording_mistakes_are_one_line(
         main(["eval", "anomalies", "--from-file", str(path), *args])
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err, err
+
+
+def rates_rows(output: str) -> dict[str, list[str]]:
+    return {
+        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+        for line in output.splitlines()
+        if line.startswith("│") and line.split("│")[1].strip()
+    }
+
+
+def invoke_wide(monkeypatch: pytest.MonkeyPatch, *args: str) -> str:
+    from cli import eval as eval_cmd
+
+    monkeypatch.setattr(eval_cmd.console, "width", 200)
+    result = CliRunner().invoke(app, ["eval", "anomalies", *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_index_column_with_a_rate_places_the_rows_in_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same readings with a time column (one a second) and with a sample counter at 1 Hz: the
+    # same figures; the counter is not a signal.
+    lines = csv_lines()
+    counted = ["sample,pressure_in [bar],flow,anomaly"] + [
+        ",".join([str(i), *line.split(",")[1:]]) for i, line in enumerate(lines[1:])
+    ]
+    (tmp_path / "pump.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "counted.csv").write_text("\n".join(counted) + "\n")
+    common = ("--label-column", "anomaly", "--machine-id", "pump-1")
+    timed = invoke_wide(
+        monkeypatch, "--from-file", str(tmp_path / "pump.csv"), "--time-column", "ts", *common
+    )
+    by_index = invoke_wide(
+        monkeypatch, "--from-file", str(tmp_path / "counted.csv"), "--index-column", "sample",
+        "--sample-rate", "1", *common,
+    )  # fmt: skip
+    assert rates_rows(by_index)["counted.csv"] == rates_rows(timed)["pump.csv"]
+    assert "1/1 faults detected, 0 false" in by_index
+
+
+def test_a_non_numeric_sample_index_names_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text("n,x\n0,1\nsecond,2\n")
+    with pytest.raises(SystemExit):
+        main(["eval", "anomalies", "--from-file", str(path), "--index-column", "n", "--sample-rate", "10",
+              "--fault-onset", "1"])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert "line 3" in err and "'second' is not a number" in err and "\n" not in err
+
+
+def test_warmup_prefix_is_learning_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_matrix(tmp_path / "d01_te.dat", 400, 300)
+    out = invoke_wide(
+        monkeypatch, "--from-file", str(tmp_path / "d01_te.dat"), "--sample-period", "180",
+        "--fault-onset", "300", "--warmup", "150",
+    )  # fmt: skip
+    readings, abnormal, fdr, far = rates_rows(out)["d01_te.dat"][:4]
+    assert (readings, abnormal) == ("250", "100") and float(fdr) > 0.9 and float(far) < 0.05
+
+
+def test_warmup_file_stored_one_variable_per_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A normal run stored transposed (5 rows of 300 values, like d00.dat), then the test file.
+    write_matrix(tmp_path / "normal.dat", 300, None)
+    rows = [line.split() for line in (tmp_path / "normal.dat").read_text().splitlines()]
+    (tmp_path / "d00.dat").write_text("\n".join("  ".join(col) for col in zip(*rows, strict=True)) + "\n")
+    write_matrix(tmp_path / "d01_te.dat", 200, 100)
+    args = ["--from-file", str(tmp_path / "d01_te.dat"), "--sample-period", "180", "--fault-onset", "100",
+            "--warmup-file", str(tmp_path / "d00.dat")]  # fmt: skip
+    out = invoke_wide(monkeypatch, *args, "--warmup-transposed")
+    readings, abnormal, fdr, far = rates_rows(out)["d01_te.dat"][:4]
+    assert (readings, abnormal) == ("200", "100") and float(fdr) > 0.9 and float(far) < 0.05
+    result = CliRunner().invoke(app, ["eval", "anomalies", *args])  # forgot the flag
+    assert result.exit_code != 0
+    assert "--warmup-transposed" in str(result.exception) or "--warmup-transposed" in result.output
+
+
+def test_labels_json_windows_label_the_readings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # NAB's form: {"dir/file.csv": [[start, end], ...]}, ISO times, a reading every 5 minutes.
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    rng = random.Random(2)
+    start = datetime(2014, 1, 1, tzinfo=UTC)
+    lines = ["timestamp,value"]
+    for i in range(1500):
+        t = start + timedelta(minutes=5 * i)
+        lines.append(f"{t:%Y-%m-%d %H:%M:%S},{70 + rng.gauss(0, 0.5) + (8 if 1200 <= i < 1260 else 0):.3f}")
+    (tmp_path / "temp.csv").write_text("\n".join(lines) + "\n")
+    lo, hi = start + timedelta(minutes=5 * 1200), start + timedelta(minutes=5 * 1259)
+    windows = {
+        "realKnownCause/temp.csv": [[f"{lo:%Y-%m-%d %H:%M:%S}.000000", f"{hi:%Y-%m-%d %H:%M:%S}.000000"]]
+    }
+    (tmp_path / "windows.json").write_text(json.dumps(windows))
+    out = invoke_wide(
+        monkeypatch, "--from-file", str(tmp_path / "temp.csv"), "--time-column", "timestamp",
+        "--labels-json", str(tmp_path / "windows.json"),
+    )  # fmt: skip
+    assert "1/1 faults detected" in out
+    readings, abnormal = rates_rows(out)["temp.csv"][:2]
+    assert (readings, abnormal) == ("1,500", "60")
