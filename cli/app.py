@@ -15,6 +15,7 @@ from cli import demo as demo_cmd
 from cli import eval as eval_cmd
 from cli import gateway as gateway_cmd
 from cli import infra as infra_cmd
+from cli import maintenance as maintenance_cmd
 from cli import process as process_cmd
 from cli import produce as produce_cmd
 from cli import query as query_cmd
@@ -46,6 +47,7 @@ app.add_typer(sink_cmd.app, name="sink")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(query_cmd.app, name="query")
 app.add_typer(schedule_cmd.app, name="schedule")
+app.add_typer(maintenance_cmd.app, name="maintenance")
 app.command("demo")(demo_cmd.demo)
 app.command("produce")(produce_cmd.produce)
 app.command("process")(process_cmd.process)

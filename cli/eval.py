@@ -710,3 +710,8 @@ def _median_step_ms(records: list[dict[str, Any]]) -> int:
     steps = sorted(b - a for a, b in itertools.pairwise(times))
     return steps[len(steps) // 2] if steps else 0
 
+
+# ``twin eval rul`` lives in its own module (remaining useful life on C-MAPSS, docs/maintenance.md).
+from cli.rul import rul as _rul  # noqa: E402
+
+app.command("rul")(_rul)

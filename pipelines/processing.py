@@ -87,6 +87,15 @@ def twin_config(settings: Settings) -> TwinConfig:
         kpi=KpiConfig(window_sizes_s=tuple(ps.kpi_windows_s), allowed_lateness_s=ps.kpi_lateness_s),
         max_clock_skew_s=ps.max_clock_skew_s,
     )
+    if ps.rul_models is None or str(ps.rul_models).lower() != "none":
+        from processors.maintenance.processor import MaintenanceConfig
+        from processors.maintenance.store import load_models
+
+        config.maintenance = MaintenanceConfig(
+            models=load_models(ps.rul_models),
+            alert_s=(ps.maintenance_horizon_s, ps.maintenance_horizon_s / 4),
+        )
+    config.maintenance_horizon_s = ps.maintenance_horizon_s
     if ps.rules_file is not None:
         from processors.alarms import AlarmRules
 

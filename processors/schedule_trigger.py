@@ -24,6 +24,15 @@ Debounce: one request per DOWN episode of a station and one per alarm reaching C
 alarm of a station whose current DOWN already produced a request is the same incident and asks
 for nothing more.
 
+**Maintenance** (``twin.maintenance``): when a machine's estimated remaining useful life stays below
+``maintenance_horizon_s`` for ``maintenance_hold_s`` (as the MaintenanceDue rule holds it before
+raising), one ``MAINTENANCE`` request asks for a maintenance window: the line's jobs plus a job
+``maintenance:<machine>:<component>`` of one operation on that machine (``maintenance_s``, or the
+mean of the maintenance stops seen on the line), due at the low end of the estimate's band,
+weighted ``maintenance_weight`` so that being late for it costs more than any order, and with the
+estimate's correlation id (the same as its MaintenanceDue alarm). It asks again only after the
+machine was DOWN (maintained, or failed) or its estimate rose back above 1.5 x the horizon.
+
 >>> trigger = ScheduleTrigger("l")
 >>> trigger.process_one(PRODUCTION, {"event_id": "e1", "event_time": 0, "line_id": "l",
 ...     "machine_id": "m", "part_id": "p1", "cycle_time_s": 40.0, "ideal_cycle_time_s": 42.0,
@@ -39,12 +48,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from processors.base import Emit, Record, derived_id, dump_snapshot, load_snapshot
-from twin.topics import ALARMS, PRODUCTION, SCHEDULE_REQUESTS, STATE
+from twin.topics import ALARMS, MAINTENANCE, MAINTENANCE_JOB, PRODUCTION, SCHEDULE_REQUESTS, STATE
 
 SOURCE = "processor:schedule-trigger"
-TOPICS = (STATE, PRODUCTION, ALARMS)
+TOPICS = (STATE, PRODUCTION, ALARMS, MAINTENANCE)
 MACHINE_DOWN = "MACHINE_DOWN"
 CRITICAL_ALARM = "CRITICAL_ALARM"
+MAINTENANCE_DUE = "MAINTENANCE"
+REARM = 1.5
+"""A machine's maintenance request re-arms once its estimated RUL is above this x the horizon."""
 
 SNAPSHOT_FORMAT = "schedule-trigger"
 SNAPSHOT_VERSION = 1
@@ -66,6 +78,10 @@ class ScheduleTriggerConfig:
     backlog: int = 0
     max_jobs: int = 100
     cycle_alpha: float = 0.1
+    maintenance_horizon_s: float = 3600.0
+    maintenance_hold_s: float = 300.0
+    maintenance_s: float = 1800.0
+    maintenance_weight: float = 10.0
 
 
 @dataclass(slots=True)
@@ -80,6 +96,14 @@ class _Station:
     family: str | None = None
     """The product family the machine last worked on (what it is set up for)."""
     reason: str = ""
+    maintenance_requested: bool = False
+    maintenance_job: dict[str, Any] | None = None
+    """The maintenance window asked for and not yet begun: every later request of the line carries it
+    too, so a re-plan for another cause does not drop it."""
+    rul_short_since: int | None = None
+    """Since when the RUL band's low end has been under the maintenance horizon (None: it is not)."""
+    maintenances: int = 0
+    maintenance_ms: int = 0
 
     def processing_time(self) -> float | None:
         return self.mean_cycle_s if self.mean_cycle_s is not None else self.ideal_cycle_s
@@ -126,6 +150,8 @@ class ScheduleTrigger:
             return []
         if topic == STATE:
             return self._state(line, machine_id, station, record, t)
+        if topic == MAINTENANCE:
+            return self._maintenance(line, machine_id, station, record, t)
         return self._alarm(line, machine_id, station, record, t)
 
     def advance(self, event_time_ms: int) -> list[Emit]:
@@ -238,15 +264,22 @@ class ScheduleTrigger:
             pair = st.reason.removeprefix("setup:")
             n, total = line.setups.get(pair, (0, 0))
             line.setups[pair] = (n + 1, total + max(0, t - st.since))
-        st.reason = str(record.get("reason") or "")
+        down_reason, st.reason = st.reason, str(record.get("reason") or "")
         was_down = st.state == "DOWN"
         if was_down and state != "DOWN":
-            st.repairs += 1
-            st.repair_ms += max(0, t - st.since)
+            if down_reason == "maintenance":
+                st.maintenances += 1
+                st.maintenance_ms += max(0, t - st.since)
+            else:
+                st.repairs += 1
+                st.repair_ms += max(0, t - st.since)
             st.down_requested = False
+            st.maintenance_requested = False  # maintained or repaired: a new life
         if state != st.state:
             st.state = state
             st.since = t
+        if state == "DOWN":
+            st.maintenance_job = None  # the stop it asked for began (or a failure made it moot)
         if state != "DOWN" or was_down:
             return []  # not a new DOWN (a reason change while DOWN, or a replayed report)
         st.down_requested = True
@@ -266,11 +299,49 @@ class ScheduleTrigger:
             return []
         return [self._request(line, CRITICAL_ALARM, machine_id, record, t)]
 
+    def _maintenance(self, line: _Line, machine_id: str, st: _Station, record: Record, t: int) -> list[Emit]:
+        life_s, low_s = float(record["rul_s"]), float(record["rul_low_s"])
+        horizon = self.config.maintenance_horizon_s
+        if st.maintenance_requested:
+            if life_s > REARM * horizon:
+                st.maintenance_requested = False
+            return []
+        if life_s >= horizon:
+            st.rul_short_since = None
+            return []
+        if st.rul_short_since is None:
+            st.rul_short_since = t
+        if t - st.rul_short_since < self.config.maintenance_hold_s * 1000 or st.state == "DOWN":
+            return []  # not a trend yet (as the MaintenanceDue rule's for_s), or already stopped
+        st.maintenance_requested = True
+        component = str(record.get("component") or "machine")
+        window = self._maintenance_s(line)
+        job = {
+            "job_id": f"{MAINTENANCE_JOB}{machine_id}:{component}",
+            "priority": 1000,
+            "due_time": t + max(0, round(low_s * 1000)),
+            "processing_time_s": {machine_id: window},
+            "operations": [
+                {"operation_id": "maintenance", "processing_time_s": {machine_id: window}, "after": []}
+            ],
+            "weight": float(self.config.maintenance_weight),
+            "family": None,
+        }
+        st.maintenance_job = job
+        return [self._request(line, MAINTENANCE_DUE, machine_id, record, t)]
+
+    def _maintenance_s(self, line: _Line) -> float:
+        n = sum(s.maintenances for s in line.stations.values())
+        if not n:
+            return float(self.config.maintenance_s)
+        return sum(s.maintenance_ms for s in line.stations.values()) / n / 1000
+
     def _request(self, line: _Line, trigger: str, machine_id: str, record: Record, t: int) -> Emit:
         event_id = str(record["event_id"])
         request_id = derived_id("schedule-request", trigger, machine_id, event_id)
         order = self.order()
-        jobs = self._jobs(line, self.stages())
+        maintenance = [st.maintenance_job for st in line.stations.values() if st.maintenance_job is not None]
+        jobs = maintenance + self._jobs(line, self.stages())
         request = {
             "event_id": request_id,
             "event_time": t,

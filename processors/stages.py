@@ -1,9 +1,10 @@
 """The twin's two stages as data: the steps per machine and per line, and their configuration.
 
 Per machine, ``MACHINE_STEPS``: telemetry, production and state feed the twin state, the alarm rules,
-the anomaly detectors and the KPI windows; the detectors' anomalies feed the alarms, and every
-alarm and closed KPI window feeds the twin state. Per line, ``LINE_STEPS``: the machines' KPI windows
-feed the line KPIs; state, production and alarms feed the schedule trigger. ``pipelines/stage.py``
+the anomaly detectors, the remaining-useful-life estimates and the KPI windows; the detectors'
+anomalies and the RUL estimates feed the alarms, and every alarm and closed KPI window feeds the twin
+state. Per line, ``LINE_STEPS``: the machines' KPI windows feed the line KPIs; state, production,
+alarms and RUL estimates feed the schedule trigger. ``pipelines/stage.py``
 walks these declarations (``processors.steps.Chain``), and so does anything else that runs the
 twin in-process.
 
@@ -25,11 +26,12 @@ from processors.anomaly import AnomalyConfig, AnomalyProcessor
 from processors.derived_state import DerivedState
 from processors.kpi import KpiConfig, LineKpis, MachineKpis
 from processors.kpi.machine import Rate
+from processors.maintenance.processor import MaintenanceConfig, MaintenanceProcessor
 from processors.schedule_trigger import ScheduleTrigger, ScheduleTriggerConfig
 from processors.steps import Chain, Instrument, Step, inputs_of
 from processors.twin_state import TwinStateConfig, TwinStateTracker
 from twin.plant import PlantSpec
-from twin.topics import ALARM_COMMANDS, ALARMS, KPIS, PRODUCTION, STATE, TELEMETRY
+from twin.topics import ALARM_COMMANDS, ALARMS, KPIS, MAINTENANCE, PRODUCTION, STATE, TELEMETRY
 
 
 @dataclass
@@ -37,10 +39,12 @@ class TwinConfig:
     """Configuration of every processor; ``line_order`` maps a line to its stations in flow order."""
 
     anomaly: AnomalyConfig = field(default_factory=AnomalyConfig)
+    maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
     kpi: KpiConfig = field(default_factory=KpiConfig)
     twin_state: TwinStateConfig = field(default_factory=TwinStateConfig)
     rules: AlarmRules = field(default_factory=AlarmRules.default)
     horizon_s: float = 3600.0
+    maintenance_horizon_s: float = 3600.0  # RUL low end below this: a maintenance request
     max_clock_skew_s: float = 60.0  # inputs stamped further ahead of the wall clock: clock-skew DLQ
     plant: PlantSpec | None = None  # the plant file (or the simulator's layout), when given
     line_order: dict[str, list[str]] = field(default_factory=dict)
@@ -57,6 +61,10 @@ def _alarms(machine_id: str, c: TwinConfig) -> AlarmEngine:
 
 def _anomaly(machine_id: str, c: TwinConfig) -> AnomalyProcessor:
     return AnomalyProcessor(machine_id, c.anomaly)
+
+
+def _maintenance(machine_id: str, c: TwinConfig) -> MaintenanceProcessor:
+    return MaintenanceProcessor(machine_id, c.maintenance)
 
 
 def _derived_state(machine_id: str, c: TwinConfig) -> DerivedState:
@@ -83,7 +91,10 @@ def _line_kpis(line_id: str, c: TwinConfig) -> LineKpis:
 
 def _schedule_trigger(line_id: str, c: TwinConfig) -> ScheduleTrigger:
     config = ScheduleTriggerConfig(
-        horizon_s=c.horizon_s, line_order=c.line_order or None, line_stages=c.line_stages or None
+        horizon_s=c.horizon_s,
+        line_order=c.line_order or None,
+        line_stages=c.line_stages or None,
+        maintenance_horizon_s=c.maintenance_horizon_s,
     )
     return ScheduleTrigger(line_id, config)
 
@@ -95,9 +106,16 @@ MACHINE_STEPS: tuple[Step, ...] = (
         consumes=(TELEMETRY, PRODUCTION, STATE),
         takes=("alarms", "kpi", "derived-state"),
     ),
-    Step("alarms", _alarms, consumes=(TELEMETRY, STATE, ALARM_COMMANDS), takes=("anomaly", "derived-state")),
+    Step(
+        "alarms",
+        _alarms,
+        consumes=(TELEMETRY, STATE, ALARM_COMMANDS),
+        takes=("anomaly", "maintenance", "derived-state"),
+    ),
     # The operating state is context for the detectors: what is normal while idle is not while running.
     Step("anomaly", _anomaly, consumes=(TELEMETRY, STATE), takes=("derived-state",)),
+    # Remaining useful life from the machine type's model, in the states it was trained on.
+    Step("maintenance", _maintenance, consumes=(TELEMETRY, STATE), takes=("derived-state",)),
     # Telemetry only matters to a continuous machine's KPIs (its rate); the chain skips it for others.
     Step("kpi", _machine_kpis, consumes=(PRODUCTION, STATE, TELEMETRY), takes=("derived-state",)),
     # States from signals, for a machine the plant file says how: taken by the steps above at once,
@@ -108,7 +126,7 @@ MACHINE_STEPS: tuple[Step, ...] = (
 
 LINE_STEPS: tuple[Step, ...] = (
     Step("line-kpi", _line_kpis, consumes=(KPIS,)),
-    Step("schedule-trigger", _schedule_trigger, consumes=(STATE, PRODUCTION, ALARMS)),
+    Step("schedule-trigger", _schedule_trigger, consumes=(STATE, PRODUCTION, ALARMS, MAINTENANCE)),
 )
 """Per line (key ``line_id``), fed with what its machines forward."""
 

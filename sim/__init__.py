@@ -27,6 +27,7 @@ from sim.dispatch import (
 )
 from sim.events import ChannelReading, PartProducedEvent, SimEvent, StateChangeEvent, TelemetryEvent
 from sim.faults import FaultKind, FaultRecord, faults_to_rows
+from sim.histories import History, run_to_failure
 from sim.layout import (
     BreakSpec,
     ChangeoverSpec,
@@ -69,6 +70,7 @@ __all__ = [
     "FaultRecord",
     "FaultSpec",
     "FifoPolicy",
+    "History",
     "LineObservation",
     "LineSpec",
     "MachineObservation",
@@ -99,4 +101,5 @@ __all__ = [
     "parse_factory",
     "plant_of",
     "policy_by_name",
+    "run_to_failure",
 ]

@@ -42,10 +42,18 @@ class ActiveFault:
     channel: int | None = None
     stuck_value: float | None = None
     active: bool = True
+    fails: bool = False
+    """At ``end_ms`` the wear becomes a failure (``FaultSpec.fails``)."""
+    repair_ms: int = 0
 
     def progress(self, now_ms: int) -> float:
         """0 at the start, 1 once a wear fault has fully developed."""
-        span = RAMP_MS if self.end_ms is None else min(max(self.end_ms - self.start_ms, MIN_RAMP_MS), RAMP_MS)
+        if self.end_ms is None:
+            span = RAMP_MS
+        elif self.fails:  # wear that ends in a failure grows until it fails, however slowly
+            span = max(self.end_ms - self.start_ms, MIN_RAMP_MS)
+        else:
+            span = min(max(self.end_ms - self.start_ms, MIN_RAMP_MS), RAMP_MS)
         return min(1.0, max(0.0, (now_ms - self.start_ms) / span))
 
 

@@ -28,6 +28,8 @@ class FaultKind(StrEnum):
 
 
 SENSOR_FAULTS = frozenset({FaultKind.STUCK_SENSOR, FaultKind.DROPPED_SENSOR})
+WEAR_FAULTS = frozenset({FaultKind.BEARING_WEAR, FaultKind.TOOL_WEAR})
+"""Faults that grow and, left alone (``FaultSpec.fails``), end in a failure."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,8 @@ class FaultRecord:
     ``end_ms`` is ``None`` while an open-ended fault is still active; maintenance that repairs a
     fault early moves ``end_ms`` to the start of the maintenance. ``source`` is ``scenario``
     (scheduled in the layout), ``random`` (drawn from the layout's rates) or ``injected`` (``inject``).
+    ``failed`` is true once a wear fault ran its course into a failure (the machine went DOWN at
+    ``end_ms``, reason ``failure``); maintenance in time leaves it false.
     """
 
     machine_id: str
@@ -47,6 +51,7 @@ class FaultRecord:
     severity: float
     channel: str | None = None
     source: str = "scenario"
+    failed: bool = False
 
     def active_at(self, time_ms: int) -> bool:
         return self.start_ms <= time_ms and (self.end_ms is None or time_ms < self.end_ms)

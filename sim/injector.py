@@ -65,6 +65,8 @@ class Injector:
         now = self._agenda.now
         line, _ = self.locate(m.machine_id)
         for fault in list(m.faults):
+            if not fault.active:
+                continue  # a failed wear fault: its own repair ends it
             record = self.records[fault.record]
             if record.end_ms is None or record.end_ms > now:
                 self.records[fault.record] = replace(record, end_ms=now)
@@ -125,6 +127,8 @@ class Injector:
             channel = m.bank.index(name)
         end = None if spec.duration_s is None else now + max(1, round(spec.duration_s * 1000))
         fault = ActiveFault(len(self.records), spec.kind, spec.severity, now, end, channel)
+        fault.fails = spec.fails
+        fault.repair_ms = max(1, round(spec.repair_s * 1000))
         if spec.kind is FaultKind.STUCK_SENSOR and channel is not None:
             fault.stuck_value = m.bank.current(channel)
         self.records.append(
@@ -148,8 +152,23 @@ class Injector:
 
     def _on_end(self, arg: tuple[Line, Machine, ActiveFault]) -> None:
         line, m, fault = arg
-        if fault.active:
-            self._end(line, m, fault)
+        if not fault.active:
+            return  # repaired early (maintenance)
+        if fault.fails:
+            # Run to failure: DOWN now; the wear keeps acting until the repair ends it.
+            self.records[fault.record] = replace(self.records[fault.record], failed=True)
+            fault.active = False
+            line.add_down(m, "failure")
+            self._agenda.push(self._agenda.now + fault.repair_ms, self._on_repaired, (line, m, fault))
+            return
+        self._end(line, m, fault)
+
+    def _on_repaired(self, arg: tuple[Line, Machine, ActiveFault]) -> None:
+        line, m, fault = arg
+        if fault in m.faults:
+            m.faults.remove(fault)
+            m.faults_changed()
+        line.remove_down(m, "failure", "repaired")
 
     def _end(self, line: Line, m: Machine, fault: ActiveFault) -> None:
         fault.active = False

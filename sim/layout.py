@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from sim.catalog import MACHINE_TYPES, ChannelRole, default_channel
 from sim.dispatch import RULE_NAMES
-from sim.faults import SENSOR_FAULTS, FaultKind
+from sim.faults import SENSOR_FAULTS, WEAR_FAULTS, FaultKind
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -360,6 +360,12 @@ class FaultSpec(_Spec):
 
     ``duration_s=None`` keeps it until maintenance repairs it. ``channel`` names the channel of a
     sensor fault (``None``: one is drawn at random); other kinds take no channel.
+
+    ``fails``: a wear fault (bearing or tool wear) that runs its course ends in a failure: at
+    ``start_s + duration_s`` the machine goes DOWN (reason ``failure``) for ``repair_s``, and the
+    repair ends the wear. Maintenance before then (``StartMaintenance``) repairs the wear and
+    prevents the failure. This is the run-to-failure ground truth remaining-useful-life estimates
+    are scored against.
     """
 
     machine: str
@@ -368,11 +374,19 @@ class FaultSpec(_Spec):
     duration_s: Positive | None = None
     severity: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.5
     channel: str | None = None
+    fails: bool = False
+    repair_s: Positive = 1800.0
 
     @model_validator(mode="after")
     def _channel_only_for_sensor_faults(self) -> FaultSpec:
         if self.channel is not None and self.kind not in SENSOR_FAULTS:
             msg = f"channel: only sensor faults take a channel, not {self.kind.value}"
+            raise ValueError(msg)
+        if self.fails and self.kind not in WEAR_FAULTS:
+            msg = f"fails: only wear faults (bearing_wear, tool_wear) end in a failure, not {self.kind.value}"
+            raise ValueError(msg)
+        if self.fails and self.duration_s is None:
+            msg = "fails: a fault that ends in a failure needs duration_s (when it fails)"
             raise ValueError(msg)
         return self
 

@@ -205,6 +205,16 @@ class ProcessorSettings(BaseModel):
     topic_prefix: str = Field(default="", description="namespace prepended to every catalog topic")
     rules_file: Path | None = Field(default=None, description="alarm rules YAML; default: built-in rules")
     factory_file: Path | None = Field(default=None, description="plant file or simulator layout")
+    rul_models: Path | None = Field(
+        default=None,
+        description="folder of remaining-useful-life models, <machine_type>.json each; default: the "
+        "models shipped for the simulator's line; 'none' turns estimates off",
+    )
+    maintenance_horizon_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="ask for a maintenance window when the RUL band's low end is below this",
+    )
     checkpoint_interval_s: float = Field(default=1.0, gt=0, description="state snapshot + commit period")
     checkpoint_events: int = Field(default=5000, gt=0, description="checkpoint after this many inputs")
     kpi_windows_s: tuple[int, ...] = (60, 3600)

@@ -18,12 +18,16 @@ TELEMETRY = "factory.telemetry"
 PRODUCTION = "factory.production"
 STATE = "factory.state"
 ANOMALIES = "twin.anomalies"
+MAINTENANCE = "twin.maintenance"
 ALARMS = "twin.alarms"
 ALARM_COMMANDS = "twin.alarm-commands"
 KPIS = "twin.kpis"
 TWIN_STATE = "twin.state"
 SCHEDULE_REQUESTS = "schedule.requests"
 SCHEDULE_PLANS = "schedule.plans"
+MAINTENANCE_JOB = "maintenance:"
+"""Job ids on schedule.requests and schedule.plans that start with this are maintenance windows
+(``maintenance:<machine>:<component>``), not parts."""
 RL_STEPS = "rl.steps"
 
 
@@ -71,6 +75,7 @@ CATALOG: tuple[Topic, ...] = (
     Topic(PRODUCTION, "machine_id", "part_produced", description="parts finished, good or scrap"),
     Topic(STATE, "machine_id", "machine_state", description="machine state changes"),
     Topic(ANOMALIES, "machine_id", "anomaly", description="detector findings"),
+    Topic(MAINTENANCE, "machine_id", "maintenance", description="remaining-useful-life estimates"),
     Topic(ALARMS, "machine_id", "alarm", retention_ms=30 * DAY_MS, description="alarm lifecycle"),
     Topic(ALARM_COMMANDS, "machine_id", "alarm_command", description="ack/clear commands"),
     Topic(KPIS, "line_id", "kpi_window", retention_ms=30 * DAY_MS, description="OEE and KPI windows"),

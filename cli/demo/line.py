@@ -48,6 +48,15 @@ def stream_line(run: DemoRun) -> None:
             f"a jam stops {jam.machine} at {_clock(start_ms + round(jam.start_s * 1000))} for "
             f"{jam.duration_s:g} s: the scheduler re-plans the line and the line follows the plan"
         )
+    wear = _wear(run, simulator)
+    if wear is not None:
+        assert wear.duration_s is not None
+        console.print(
+            f"bearing wear grows on {wear.machine} from {_clock(start_ms + round(wear.start_s * 1000))} and "
+            f"would fail it at {_clock(start_ms + round((wear.start_s + wear.duration_s) * 1000))}: its "
+            "remaining useful life falls, a MaintenanceDue alarm and a maintenance request follow, and the "
+            "line stops for maintenance when the plan says"
+        )
     session = ProduceSession(run.settings)
     from producers.plans import PlanFollower
 
@@ -102,11 +111,39 @@ def _breakdown(run: DemoRun, simulator: Simulator) -> FaultSpec | None:
     return fault
 
 
+def _wear(run: DemoRun, simulator: Simulator) -> FaultSpec | None:
+    """Bearing wear on the first line's first machine with a vibration channel, growing from 5 % of
+    the run until it would fail the machine at 85 %: predictive maintenance has to beat it."""
+    from sim.catalog import ChannelRole
+    from sim.layout import FaultSpec
+
+    station = next((s for s in run.factory.lines[0].stations if s.has_role(ChannelRole.VIBRATION)), None)
+    if station is None:
+        return None
+    window_s = run.options.duration * run.options.speed
+    fault = FaultSpec(
+        machine=station.id,
+        kind="bearing_wear",
+        start_s=0.05 * window_s,
+        duration_s=0.8 * window_s,
+        severity=0.9,
+        fails=True,
+    )
+    simulator.inject(fault)
+    return fault
+
+
 def _announce(plan: AdoptedPlan) -> None:
+    from producers.plans import maintenance_windows
+
     console.print(
         f"  [bold]re-plan[/] line {plan.line_id} now follows plan {plan.plan_id[:8]} ({plan.solver}); its "
         f"events carry correlation {plan.correlation_id[:8]}"
     )
+    for machine_id, start_ms, seconds in maintenance_windows(plan.record):
+        console.print(
+            f"  [bold]maintenance[/] of {machine_id} planned at {_clock(start_ms)} for {seconds:,.0f} s"
+        )
 
 
 def _clock(ms: int) -> str:

@@ -48,7 +48,8 @@ def retry_coordinator(call: Callable[[], T]) -> T:
 
 def start_at(settings: Settings, group: str, offsets: Offsets, *, unless_committed: bool = False) -> None:
     """Commit ``offsets`` for ``group`` (where its consumers will start); with ``unless_committed``,
-    only for a group that has never committed, so one that has keeps its place."""
+    only for the partitions the group has never committed, so it keeps its place where it has one
+    (and a topic added since, e.g. by an upgrade, starts at ``offsets`` like a new group would)."""
     from confluent_kafka import TopicPartition
 
     from twin.clients import kafka_consumer
@@ -58,7 +59,9 @@ def start_at(settings: Settings, group: str, offsets: Offsets, *, unless_committ
         if unless_committed:
             asked = [TopicPartition(t, p) for t, p in offsets]
             committed = retry_coordinator(lambda: consumer.committed(asked, timeout=10))
-            if any(tp.offset >= 0 for tp in committed):
+            placed = {(tp.topic, tp.partition) for tp in committed if tp.offset >= 0}
+            offsets = {tp: off for tp, off in offsets.items() if tp not in placed}
+            if not offsets:
                 return
         at = [TopicPartition(t, p, off) for (t, p), off in offsets.items()]
         retry_coordinator(lambda: consumer.commit(offsets=at, asynchronous=False))

@@ -15,6 +15,7 @@ from twin.topics import (
     ALARMS,
     ANOMALIES,
     KPIS,
+    MAINTENANCE,
     PRODUCTION,
     SCHEDULE_PLANS,
     SCHEDULE_REQUESTS,
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 SOURCE_TOPICS = (TELEMETRY, PRODUCTION, STATE)  # what the simulated line publishes
-DERIVED_TOPICS = (ANOMALIES, ALARMS, KPIS, TWIN_STATE, SCHEDULE_REQUESTS)  # what the worker makes of it
+# what the worker makes of it
+DERIVED_TOPICS = (ANOMALIES, MAINTENANCE, ALARMS, KPIS, TWIN_STATE, SCHEDULE_REQUESTS)
 PLAN_TOPICS = (SCHEDULE_PLANS,)  # what the scheduler answers
 
 

@@ -15,7 +15,7 @@ import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from processors.alarms.rules import (
     AllCondition,
@@ -23,6 +23,7 @@ from processors.alarms.rules import (
     AnyCondition,
     Condition,
     NotCondition,
+    RulCondition,
     Rule,
     StateCondition,
     TelemetryCondition,
@@ -44,6 +45,7 @@ class Signals:
         "machine_id",
         "machine_type",
         "reason",
+        "rul",
         "since",
         "state",
         "state_since",
@@ -64,6 +66,8 @@ class Signals:
         self.reason = ""
         self.hits: dict[str, tuple[int, float, str]] = {}
         """Per anomaly leaf: (time, score, detector) of the last matching anomaly."""
+        self.rul: dict[str, tuple[int, float, float, float]] = {}
+        """Per component: (time, low, estimate, high) seconds of the latest RUL estimate."""
         self.since: dict[str, int] = {}
         self.causes: dict[str, Cause] = {}
         self.cause: Cause = ("", "")
@@ -85,6 +89,7 @@ class Signals:
             "state_since": self.state_since,
             "reason": self.reason,
             "hits": {k: list(v) for k, v in self.hits.items()},
+            "rul": {k: list(v) for k, v in self.rul.items()},
             "since": self.since,
             "causes": {k: list(v) for k, v in self.causes.items()},
             "cause": list(self.cause),
@@ -103,6 +108,10 @@ class Signals:
         s.state_since = int(data["state_since"])
         s.reason = data["reason"]
         s.hits = {k: (int(v[0]), float(v[1]), str(v[2])) for k, v in data["hits"].items()}
+        # Absent in snapshots from before RUL estimates existed: none known yet.
+        s.rul = {
+            k: (int(v[0]), float(v[1]), float(v[2]), float(v[3])) for k, v in data.get("rul", {}).items()
+        }
         s.since = {k: int(v) for k, v in data["since"].items()}
         s.causes = {k: (str(v[0]), str(v[1])) for k, v in data["causes"].items()}
         s.cause = (str(data["cause"][0]), str(data["cause"][1]))
@@ -289,6 +298,51 @@ class AnomalyLeaf(Leaf):
         return d
 
 
+class RulLeaf(Leaf):
+    """The latest RUL estimate (one bound of its band) below or above a horizon; unknown until an
+    estimate arrived. Its value is that bound in seconds, and shorter is worse."""
+
+    _BOUND: ClassVar[dict[str, int]] = {"low": 1, "estimate": 2, "high": 3}
+
+    def __init__(self, key: str, spec: RulCondition) -> None:
+        super().__init__(key, spec.for_s)
+        m = spec.rul
+        self.component = m.component
+        self.index = self._BOUND[m.bound]
+        self.bound = m.bound
+        self.below = m.below_s
+        self.above = m.above_s
+
+    def _life(self, s: Signals) -> float | None:
+        if self.component is not None:
+            est = s.rul.get(self.component)
+            return None if est is None else est[self.index]
+        lives = [est[self.index] for est in s.rul.values()]
+        return min(lives) if lives else None
+
+    def raw(self, s: Signals, t: int) -> bool | None:
+        life = self._life(s)
+        if life is None:
+            return None
+        return life < self.below if self.below is not None else life > (self.above or 0.0)
+
+    def value(self, s: Signals, t: int) -> float | None:
+        return self._life(s)
+
+    def unit(self, s: Signals) -> str:
+        return "s"
+
+    def worse(self, old: float, new: float) -> bool:
+        return new < old
+
+    def details(self) -> dict[str, str]:
+        limit = f"< {self.below:g} s" if self.below is not None else f"> {self.above:g} s"
+        d = {"condition": f"remaining useful life ({self.bound}) {limit}"}
+        if self.component:
+            d["component"] = self.component
+        return d
+
+
 class StateLeaf(Leaf):
     def __init__(self, key: str, spec: StateCondition) -> None:
         super().__init__(key, spec.for_s)
@@ -354,7 +408,7 @@ class NotNode(Node):
         return self.child.leaves()
 
 
-def compile_condition(spec: Condition, key: str) -> Node:
+def compile_condition(spec: Condition, key: str) -> Node:  # noqa: PLR0911 - one return per kind
     """An evaluator for ``spec``; ``key`` names its leaves uniquely (rule id and path)."""
     if isinstance(spec, AllCondition):
         return AllNode([compile_condition(c, f"{key}.{i}") for i, c in enumerate(spec.all_)])
@@ -366,6 +420,8 @@ def compile_condition(spec: Condition, key: str) -> Node:
         return AnomalyLeaf(key, spec)
     if isinstance(spec, StateCondition):
         return StateLeaf(key, spec)
+    if isinstance(spec, RulCondition):
+        return RulLeaf(key, spec)
     return TelemetryLeaf(key, spec)
 
 

@@ -30,14 +30,14 @@ from processors.alarms.rules import (
     read_rules,
 )
 from processors.base import Emit, Record, derived_id, dump_snapshot, load_snapshot
-from twin.topics import ALARM_COMMANDS, ALARMS, ANOMALIES, STATE, TELEMETRY
+from twin.topics import ALARM_COMMANDS, ALARMS, ANOMALIES, MAINTENANCE, STATE, TELEMETRY
 from twin.units import human_duration
 
 log = logging.getLogger(__name__)
 WATCH_READINGS = 5000  # readings after which a rule's channel nobody reported is warned about
 
 SOURCE = "processor:alarms"
-TOPICS = (TELEMETRY, STATE, ANOMALIES, ALARM_COMMANDS)
+TOPICS = (TELEMETRY, STATE, ANOMALIES, MAINTENANCE, ALARM_COMMANDS)
 
 SNAPSHOT_FORMAT = "alarms"
 SNAPSHOT_VERSION = 2
@@ -228,7 +228,7 @@ class AlarmEngine:
 
     def process_one(self, topic: str, record: Record) -> list[Emit]:
         """Apply one record; return the alarm records to publish on ``twin.alarms`` (key machine_id).
-        Topics other than telemetry, state, anomalies and alarm commands give nothing."""
+        Topics other than telemetry, state, anomalies, RUL estimates and alarm commands give nothing."""
         if topic == ALARM_COMMANDS:
             return self._command(record)
         if topic not in TOPICS:
@@ -251,6 +251,19 @@ class AlarmEngine:
                 units[c["name"]] = c["unit"]
             s.telemetry_seen = True
         self._resolve(m)
+        if topic != TELEMETRY:
+            self._note(m, topic, record, t)
+        event = (str(record["event_id"]), str(record.get("correlation_id") or record["event_id"]))
+        s.cause = event
+        # A late event is judged at the machine's clock: its values are the newest we have.
+        at = t if m.clock is None else max(t, m.clock)
+        out += self._evaluate(m, _Trigger(at, event))
+        m.ending.clear()
+        return out
+
+    def _note(self, m: _Machine, topic: str, record: Record, t: int) -> None:
+        """What a state change, an anomaly or a RUL estimate tells the machine's signals."""
+        s = m.signals
         if topic == STATE:
             # Values as of the end of the old state: a cleared MachineDown keeps how long it lasted.
             self._refresh_values(m, t if m.clock is None else max(t, m.clock))
@@ -262,13 +275,10 @@ class AlarmEngine:
                 for leaf in rs.rule.anomaly_leaves:
                     if leaf.matches(record):
                         s.hits[leaf.key] = (t, float(record["score"]), str(record["detector"]))
-        event = (str(record["event_id"]), str(record.get("correlation_id") or record["event_id"]))
-        s.cause = event
-        # A late event is judged at the machine's clock: its values are the newest we have.
-        at = t if m.clock is None else max(t, m.clock)
-        out += self._evaluate(m, _Trigger(at, event))
-        m.ending.clear()
-        return out
+        elif topic == MAINTENANCE:
+            s.rul[str(record["component"])] = (
+                t, float(record["rul_low_s"]), float(record["rul_s"]), float(record["rul_high_s"]),
+            )  # fmt: skip
 
     def advance(self, event_time_ms: int) -> list[Emit]:
         """Fire what is due by event time ``event_time_ms`` without new input: duration rules,

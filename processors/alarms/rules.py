@@ -105,6 +105,30 @@ class AnomalyCondition(_Leaf):
     anomaly: AnomalyMatch
 
 
+class RulMatch(_Model):
+    """The machine's latest remaining-useful-life estimate (``twin.maintenance``) against a horizon:
+    ``below_s`` raises when the life left is shorter, ``above_s`` (a clear) when it is longer again.
+    ``bound`` picks the band's ``low`` end (default: plan by the pessimistic end), the ``estimate``
+    or the ``high`` end; ``component`` only that component's estimates (default: any, the
+    shortest life left)."""
+
+    below_s: float | None = Field(default=None, gt=0)
+    above_s: float | None = Field(default=None, gt=0)
+    bound: Literal["low", "estimate", "high"] = "low"
+    component: str | None = None
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> RulMatch:
+        if (self.below_s is None) == (self.above_s is None):
+            msg = "a rul condition needs exactly one of 'below_s' and 'above_s'"
+            raise ValueError(msg)
+        return self
+
+
+class RulCondition(_Leaf):
+    rul: RulMatch
+
+
 class StateCondition(_Leaf):
     """The machine's current state is one of ``state`` (and its reason one of ``reason``)."""
 
@@ -143,6 +167,7 @@ _KINDS = (
     ("any", "<any>"),
     ("not", "<not>"),
     ("anomaly", "<anomaly>"),
+    ("rul", "<rul>"),
     ("state", "<state>"),
     ("channel", "<channel>"),
 )
@@ -160,12 +185,13 @@ Condition = Annotated[
     | Annotated[AnyCondition, Tag("<any>")]
     | Annotated[NotCondition, Tag("<not>")]
     | Annotated[AnomalyCondition, Tag("<anomaly>")]
+    | Annotated[RulCondition, Tag("<rul>")]
     | Annotated[StateCondition, Tag("<state>")]
     | Annotated[TelemetryCondition, Tag("<channel>")],
     Discriminator(
         _condition_kind,
         custom_error_type="condition_kind",
-        custom_error_message="a condition needs one of the keys channel, anomaly, state, all, any, not",
+        custom_error_message="a condition needs one of the keys channel, anomaly, rul, state, all, any, not",
     ),
 ]
 _MODEL_TAGS.update(
@@ -174,6 +200,7 @@ _MODEL_TAGS.update(
         AnyCondition: "<any>",
         NotCondition: "<not>",
         AnomalyCondition: "<anomaly>",
+        RulCondition: "<rul>",
         StateCondition: "<state>",
         TelemetryCondition: "<channel>",
     }

@@ -25,6 +25,7 @@ from twin.topics import (
     ALARMS,
     ANOMALIES,
     KPIS,
+    MAINTENANCE,
     PRODUCTION,
     SCHEDULE_PLANS,
     SCHEDULE_REQUESTS,
@@ -81,6 +82,11 @@ STATEMENTS: dict[str, str] = {
         "INSERT INTO {ks}.anomalies (machine_id, day, event_time, event_id, line_id, score, threshold, "
         "detector, model_version, contributing, observed_event_id, source, correlation_id) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+    ),
+    "rul_estimate": (
+        "INSERT INTO {ks}.rul_estimates (machine_id, day, event_time, event_id, line_id, component, rul_s, "
+        "rul_low_s, rul_high_s, band, capped, model_version, contributing, observed_event_id, source, "
+        "correlation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
     ),
     "kpi_window": (
         "INSERT INTO {ks}.kpi_windows (scope, scope_id, window_s, day, window_start, window_end, line_id, "
@@ -205,6 +211,23 @@ def anomaly(v: Mapping[str, Any]) -> list[Write]:
         as_uuid(v["observed_event_id"], "observed_event_id"),
     )
     return [("anomaly", _machine_event(v, ms, *columns))]
+
+
+def rul_estimate(v: Mapping[str, Any]) -> list[Write]:
+    ms = event_ms(v["event_time"])
+    contributing = [(c["name"], c["value"], c["unit"], c["score"]) for c in v["contributing"]]
+    columns = (
+        v["component"],
+        v["rul_s"],
+        v["rul_low_s"],
+        v["rul_high_s"],
+        v["band"],
+        v["capped"],
+        v["model_version"],
+        contributing,
+        as_uuid(v["observed_event_id"], "observed_event_id"),
+    )
+    return [("rul_estimate", _machine_event(v, ms, *columns))]
 
 
 def kpi_window(v: Mapping[str, Any]) -> list[Write]:
@@ -371,6 +394,7 @@ MAPPERS: dict[str, Callable[[Mapping[str, Any]], list[Write]]] = {
     PRODUCTION: part,
     STATE: machine_state,
     ANOMALIES: anomaly,
+    MAINTENANCE: rul_estimate,
     ALARMS: alarm,
     KPIS: kpi_window,
     SCHEDULE_REQUESTS: schedule_request,

@@ -40,6 +40,7 @@ TABLES = (
     "alarm_events",
     "schedule_plans",
     "schedule_requests",
+    "rul_estimates",
 )
 
 _LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (

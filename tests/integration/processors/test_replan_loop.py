@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from pipelines.scheduler import SchedulerService
 from processors.scheduling.decide import DecisionConfig
@@ -14,7 +15,7 @@ from producers.plans import PlanFollower
 from producers.session import simulator_records
 from sim import Simulator, load_factory
 from sim.layout import FaultSpec
-from tests.integration.processors.pipeline_helpers import START_MS, namespace
+from tests.integration.processors.pipeline_helpers import START_MS, Namespace, namespace
 from twin.settings import Settings
 from twin.topics import PRODUCTION, SCHEDULE_PLANS, SCHEDULE_REQUESTS, STATE
 
@@ -40,16 +41,7 @@ def test_a_breakdown_is_replanned_and_the_line_follows_the_plan(settings: Settin
         request = _wait_for(ns, SCHEDULE_REQUESTS, lambda r: r["trigger_machine_id"] == "press-1")
         assert request["correlation_id"] == down["correlation_id"] == down["event_id"]
 
-        service = SchedulerService(scoped, DecisionConfig(solvers=("cpsat", "edd", "fifo"), deadline_s=2),
-                                   group_id=f"{ns.app_id}-scheduler")  # fmt: skip
-        stop = threading.Event()
-        thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
-        thread.start()
-        try:
-            plan = _wait_for(ns, SCHEDULE_PLANS, lambda r: r["request_id"] == request["request_id"])
-        finally:
-            stop.set()
-            thread.join(30)
+        plan = answer(scoped, ns, request, ("cpsat", "edd", "fifo"))
         assert plan["correlation_id"] == request["correlation_id"]
         assert plan["assignments"] and {c["solver"] for c in plan["comparison"]} == {"cpsat", "edd", "fifo"}
 
@@ -69,6 +61,26 @@ def test_a_breakdown_is_replanned_and_the_line_follows_the_plan(settings: Settin
         made = {e["part_id"] for e in line_events if "part_id" in e}
         assert planned & made, "the line worked on none of the planned parts"
         follower.close()
+
+
+def answer(
+    scoped: Settings, ns: Namespace, request: dict[str, Any], solvers: tuple[str, ...]
+) -> dict[str, Any]:
+    """``twin schedule serve``'s plan for ``request`` (the service runs until it is on the topic)."""
+    service = SchedulerService(
+        scoped, DecisionConfig(solvers=solvers, deadline_s=2), group_id=f"{ns.app_id}-scheduler"
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=service.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        plan: dict[str, Any] = _wait_for(
+            ns, SCHEDULE_PLANS, lambda r: r["request_id"] == request["request_id"]
+        )
+    finally:
+        stop.set()
+        thread.join(30)
+    return plan
 
 
 def _until(records, until_ms: int):  # type: ignore[no-untyped-def]

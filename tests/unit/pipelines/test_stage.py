@@ -154,6 +154,7 @@ def test_a_stage_snapshot_is_one_json_document_embedding_each_steps_snapshot(mes
         "twin-state",
         "alarms",
         "anomaly",
+        "maintenance",
         "machine-kpis",
         "derived-state",
     }

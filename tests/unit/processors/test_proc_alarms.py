@@ -564,6 +564,58 @@ def test_anomaly_alarms_carry_the_anomaly_correlation_and_clear_after_the_hold()
     assert out[0]["clear_time"] == ms(100)
 
 
+# -- remaining useful life --------------------------------------------------------------------------
+
+
+def rul(
+    machine: str, at: float, low: float, estimate: float, high: float, correlation: str = "wear"
+) -> Record:
+    return {
+        "event_id": eid("rul", machine, at),
+        "event_time": ms(at),
+        "source": "processor:maintenance",
+        "correlation_id": correlation,
+        "line_id": "line-1",
+        "machine_id": machine,
+        "component": "machine",
+        "rul_s": estimate,
+        "rul_low_s": low,
+        "rul_high_s": high,
+        "band": 0.8,
+        "capped": False,
+        "model_version": "rul-1",
+        "contributing": [],
+        "observed_event_id": eid("telemetry", machine, at),
+    }
+
+
+def test_the_shipped_rul_rule_warns_on_a_held_short_estimate_and_clears_after_maintenance() -> None:
+    engine = engines(AlarmRules.default())
+    assert feed(engine, [("twin.maintenance", rul("cnc-1", 0, 5000, 7000, 9000))]) == []
+    # One low estimate that recovers is not a trend: the rule holds it 5 minutes.
+    assert feed(engine, [("twin.maintenance", rul("cnc-1", 10, 2000, 3000, 6000, correlation="blip"))]) == []
+    assert feed(engine, [("twin.maintenance", rul("cnc-1", 70, 5000, 7000, 9000))]) == []
+    assert (
+        feed(engine, [("twin.maintenance", rul("cnc-1", 130, 2000, 3000, 6000, correlation="bearing"))]) == []
+    )
+    out = [e.record for e in engine["cnc-1"].advance(ms(500))]
+    assert transitions(out) == [("MaintenanceDue", "ACTIVE_UNACK", "WARNING")]
+    assert out[0]["start_time"] == ms(430) and out[0]["correlation_id"] == "bearing"
+    assert out[0]["value"] == 3000 and "may fail in about 50 min" in out[0]["message"]
+    out = feed(engine, [("twin.maintenance", rul("cnc-1", 520, 400, 800, 2500))])
+    assert transitions(out) == [("MaintenanceDue", "ACTIVE_UNACK", "MAJOR")]
+    assert out[0]["peak_value"] == 800  # shorter life is worse
+    # Maintenance renewed the machine: the estimate is far off again; cleared 60 s later.
+    feed(engine, [("twin.maintenance", rul("cnc-1", 600, 20000, 30000, 40000))])
+    out = feed(engine, [("twin.maintenance", rul("cnc-1", 670, 20000, 30000, 40000))])
+    assert transitions(out) == [("MaintenanceDue", "CLEARED_UNACK", "MAJOR")]
+
+
+def test_a_rul_condition_needs_one_limit() -> None:
+    with pytest.raises(ConfigError, match="exactly one of 'below_s' and 'above_s'"):
+        rules({"id": "r", "alarm_type": "T", "raise": {"rul": {"bound": "low"}}})
+
+
 # -- determinism and snapshots ----------------------------------------------------------------------
 
 
@@ -785,3 +837,18 @@ def test_the_default_rules_name_only_channels_the_default_line_reports(
 
 def engine_rules_warned(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "processors.alarms.engine"]
+
+
+def test_a_planned_maintenance_stop_raises_no_machine_down() -> None:
+    engine = engines(AlarmRules.default())
+    feed(
+        engine,
+        [
+            ("factory.state", state("cnc-1", 0, "RUNNING")),
+            ("factory.state", state("cnc-1", 10, "DOWN", "maintenance")),
+        ],
+    )
+    assert [e.record for e in engine["cnc-1"].advance(ms(1800))] == []
+    out = feed(engine, [("factory.state", state("cnc-1", 1900, "DOWN", "breakdown"))])
+    out += [e.record for e in engine["cnc-1"].advance(ms(2100))]
+    assert transitions(out) == [("MachineDown", "ACTIVE_UNACK", "MAJOR")]

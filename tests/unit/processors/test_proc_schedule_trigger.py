@@ -235,3 +235,64 @@ def test_on_the_simulated_line_the_jam_gives_one_request_with_the_line_in_order(
     assert 5 <= len(request["jobs"]) <= 40  # the buffers' contents, not the whole history
     assert all("press-1" not in j["processing_time_s"] or j["priority"] <= 1 for j in request["jobs"])
     assert request["jobs"][0]["processing_time_s"].keys() <= {"paint-1", "qc-1"}
+
+
+def rul(machine: str, at: float, life: float, correlation: str = "wear-root") -> Record:
+    return header("rul", machine, at) | {
+        "correlation_id": correlation,
+        "component": "bearing",
+        "rul_s": life,
+        "rul_low_s": life / 2,
+        "rul_high_s": life * 2,
+        "band": 0.8,
+        "capped": False,
+        "model_version": "m",
+        "contributing": [],
+        "observed_event_id": derived_id("t", machine, at),
+    }
+
+
+def test_a_short_remaining_life_asks_once_for_a_maintenance_window_due_before_the_failure() -> None:
+    trigger = ScheduleTrigger("line-1", ScheduleTriggerConfig(line_order={"line-1": LINE}, cycle_alpha=1.0))
+    assert run(trigger, [*flow(2), ("twin.maintenance", rul("bend", 300, 5000))]) == []  # beyond the horizon
+    # Under the horizon, but a trend only once it held 5 minutes (one dip that recovers asks nothing).
+    assert (
+        run(
+            trigger,
+            [("twin.maintenance", rul("bend", 310, 3000)), ("twin.maintenance", rul("bend", 330, 4000))],
+        )
+        == []
+    )
+    assert run(trigger, [("twin.maintenance", rul("bend", 100 + 300, 3000))]) == []
+    (request,) = run(trigger, [("twin.maintenance", rul("bend", 100 + 300 + 300, 3000))])
+    assert request["trigger"] == "MAINTENANCE" and request["trigger_machine_id"] == "bend"
+    assert request["correlation_id"] == "wear-root"  # the estimate's, as its MaintenanceDue alarm
+    assert request["objective"] == "weighted_tardiness"
+    job = request["jobs"][0]
+    assert job["job_id"] == "maintenance:bend:bearing" and job["due_time"] == ms(
+        700 + 1500
+    )  # the band's low end
+    assert job["operations"] == [
+        {"operation_id": "maintenance", "processing_time_s": {"bend": 1800.0}, "after": []}
+    ]
+    assert job["weight"] == 10.0
+    # Still short: no second request; back above 1.5 x the horizon re-arms it.
+    assert run(trigger, [("twin.maintenance", rul("bend", 720, 2500))]) == []
+    assert run(trigger, [("twin.maintenance", rul("bend", 730, 6000))]) == []
+    again = [("twin.maintenance", rul("bend", t, 3000, correlation="again")) for t in (740, 1040)]
+    assert len(run(trigger, again)) == 1
+    # Until it begins, every request of the line carries the window (a re-plan for a breakdown too).
+    (down,) = run(trigger, [("factory.state", state("cut", 760, "DOWN", "breakdown"))])
+    assert [j["job_id"] for j in down["jobs"]][:1] == ["maintenance:bend:bearing"]
+    run(trigger, [("factory.state", state("cut", 770, "RUNNING", "repaired"))])
+    # A maintenance stop re-arms it too, and its length becomes the next window's.
+    run(trigger, [("factory.state", state("bend", 800, "DOWN", "maintenance"))])
+    run(trigger, [("factory.state", state("bend", 1400, "RUNNING", "maintenance_done"))])
+    (request,) = run(trigger, [("twin.maintenance", rul("bend", t, 1000)) for t in (1500, 1800)])
+    assert request["jobs"][0]["processing_time_s"] == {"bend": 600.0}
+    # The scheduler reads it: the window is an operation of its own on that machine, due in time.
+    from processors.scheduling.formats import from_request
+
+    instance = from_request(request)
+    (maintenance,) = [j for j in instance.jobs if j.job_id.startswith("maintenance:")]
+    assert maintenance.due_s == 500 and maintenance.operations[0].durations == {"bend": 600.0}

@@ -117,7 +117,14 @@ def test_declarations_the_walker_cannot_run_are_refused(steps: tuple[Step, ...],
 def test_the_twins_declarations() -> None:
     check_steps(MACHINE_STEPS)
     check_steps(LINE_STEPS)
-    assert [s.id for s in MACHINE_STEPS] == ["state", "alarms", "anomaly", "kpi", "derived-state"]
+    assert [s.id for s in MACHINE_STEPS] == [
+        "state",
+        "alarms",
+        "anomaly",
+        "maintenance",
+        "kpi",
+        "derived-state",
+    ]
     assert [s.id for s in LINE_STEPS] == ["line-kpi", "schedule-trigger"]
     assert MACHINE_INPUTS == (
         "factory.telemetry",
@@ -125,4 +132,10 @@ def test_the_twins_declarations() -> None:
         "factory.state",
         "twin.alarm-commands",
     )
-    assert set(LINE_INPUTS) == {"twin.kpis", "factory.state", "factory.production", "twin.alarms"}
+    assert set(LINE_INPUTS) == {
+        "twin.kpis",
+        "factory.state",
+        "factory.production",
+        "twin.alarms",
+        "twin.maintenance",
+    }

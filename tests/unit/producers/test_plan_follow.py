@@ -3,7 +3,7 @@ line's state and production events (telemetry stays its own root)."""
 
 from __future__ import annotations
 
-from producers.plans import sequences_of
+from producers.plans import maintenance_windows, sequences_of
 from producers.records import EventMapper
 from sim import Simulator, load_factory
 from sim.dispatch import PlanPolicy
@@ -17,6 +17,15 @@ def test_sequences_follow_planned_start_times_per_machine() -> None:
         {"job_id": "a", "machine_id": "m2", "start_time": 25, "end_time": 40},
     ]}  # fmt: skip
     assert sequences_of(plan) == {"m1": ["a", "b"], "m2": ["a"]}
+
+
+def test_maintenance_windows_are_not_parts() -> None:
+    plan = {"assignments": [
+        {"job_id": "a", "machine_id": "m1", "start_time": 10_000, "end_time": 20_000},
+        {"job_id": "maintenance:m1:bearing", "machine_id": "m1", "start_time": 20_000, "end_time": 620_000},
+    ]}  # fmt: skip
+    assert sequences_of(plan) == {"m1": ["a"]}
+    assert maintenance_windows(plan) == [("m1", 20_000, 600.0)]
 
 
 def test_events_after_a_plan_carry_its_correlation_id() -> None:

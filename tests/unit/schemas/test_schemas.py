@@ -23,7 +23,7 @@ HEADER = {
 }
 EXPECTED = {
     "telemetry", "part_produced", "machine_state", "anomaly", "alarm", "alarm_command",
-    "kpi_window", "twin_state", "schedule_request", "schedule_plan", "rl_step",
+    "kpi_window", "twin_state", "schedule_request", "schedule_plan", "rl_step", "maintenance",
 }  # fmt: skip
 
 
@@ -84,7 +84,7 @@ def test_telemetry_carries_any_plants_channels() -> None:
 
 def test_catalog_is_consistent() -> None:
     names = [t.name for t in CATALOG]
-    assert len(names) == len(set(names)) == 11
+    assert len(names) == len(set(names)) == 12
     for t in CATALOG:
         fields = load_schema(t.value_schema).field_names
         assert t.key in fields, f"{t.name}: key {t.key} is not a field of {t.value_schema}"

@@ -65,6 +65,7 @@ def test_the_default_scenario_is_one_of_each_kind_apart_in_two_hours(
         "severity": 0.8,
         "channel": None,
         "source": "scenario",
+        "failed": False,
     }
 
 
@@ -201,3 +202,43 @@ def test_the_scenario_repeats_when_asked() -> None:
     )
     sim, _ = run(factory, seed=5, duration_ms=HOUR_MS)
     assert [r.start_ms - T0 for r in sim.faults] == [60_000 + k * 600_000 for k in range(6)]
+
+
+def _down_reasons(sim: Simulator, until_s: float, machine: str) -> list[tuple[int, str, str]]:
+    from sim.events import StateChangeEvent
+
+    return [
+        (e.time_ms, e.state, e.reason)
+        for e in sim.run(until_ms=sim.start_time_ms + round(until_s * 1000))
+        if isinstance(e, StateChangeEvent)
+        and e.machine_id == machine
+        and (e.state == "DOWN" or e.reason == "repaired")
+    ]
+
+
+def test_a_wear_fault_that_fails_takes_the_machine_down_at_its_end_until_repaired() -> None:
+    sim = Simulator(load_factory(), seed=3, start_time_ms=T0)
+    sim.inject(
+        FaultSpec(machine="weld-1", kind="tool_wear", start_s=60, duration_s=3000, fails=True, repair_s=900)
+    )
+    downs = [d for d in _down_reasons(sim, 5000, "weld-1") if d[2] in ("failure", "repaired")]
+    assert downs[:2] == [(at(3060), "DOWN", "failure"), (at(3960), "RUNNING", "repaired")]
+    (record,) = [r for r in sim.faults if r.source == "injected"]
+    assert record.failed and record.end_ms == at(3060)
+
+
+def test_maintenance_before_the_failure_prevents_it() -> None:
+    sim = Simulator(load_factory(), seed=3, start_time_ms=T0)
+    sim.inject(FaultSpec(machine="weld-1", kind="tool_wear", start_s=60, duration_s=3000, fails=True))
+    list(sim.run(until_ms=at(1000)))
+    sim.act(StartMaintenance("weld-1", 300))
+    assert [d for d in _down_reasons(sim, 5000, "weld-1") if d[2] == "failure"] == []
+    (record,) = [r for r in sim.faults if r.source == "injected"]
+    assert not record.failed and record.end_ms == at(1000)
+
+
+def test_only_wear_with_a_duration_can_fail() -> None:
+    with pytest.raises(ValueError, match="only wear faults"):
+        FaultSpec(machine="m", kind="jam", duration_s=10, fails=True)
+    with pytest.raises(ValueError, match="needs duration_s"):
+        FaultSpec(machine="m", kind="bearing_wear", fails=True)

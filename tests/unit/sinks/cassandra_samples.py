@@ -114,6 +114,26 @@ def anomaly(machine: str = "cnc-1", t: int = T0) -> dict[str, Any]:
     )
 
 
+def rul_estimate(machine: str = "cnc-1", t: int = T0) -> dict[str, Any]:
+    return wire(
+        "twin.maintenance",
+        {
+            **_base(t),
+            "line_id": LINE,
+            "machine_id": machine,
+            "component": "machine",
+            "rul_s": 5400.0,
+            "rul_low_s": 3000.0,
+            "rul_high_s": 9000.0,
+            "band": 0.8,
+            "capped": False,
+            "model_version": "rul-mlp.1.abc#12",
+            "contributing": [{"name": "vibration_rms", "value": 7.5, "unit": "mm/s", "score": 0.7}],
+            "observed_event_id": str(uuid.uuid4()),
+        },
+    )
+
+
 def alarm(status: str, t: int, machine: str = "cnc-1", alarm_id: str = ALARM_ID) -> dict[str, Any]:
     """One lifecycle event of one alarm (started at T0) in ``status``, emitted at ``t``."""
     acked = status in ("ACTIVE_ACK", "CLEARED_ACK")

@@ -20,6 +20,7 @@ SAMPLES: dict[str, Callable[[], dict[str, Any]]] = {
     "factory.production": sample.part,
     "factory.state": sample.state,
     "twin.anomalies": sample.anomaly,
+    "twin.maintenance": sample.rul_estimate,
     "twin.alarms": lambda: sample.alarm("ACTIVE_UNACK", sample.T0),
     "twin.kpis": sample.kpi,
     "schedule.requests": sample.schedule_request,
