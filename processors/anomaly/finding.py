@@ -17,7 +17,7 @@ DROPPED = "dropped-sensor"
 DETECTORS = (REGIME, SUBSPACE, LEVEL, STUCK, DROPPED)
 """Detector names (the ``detector`` field of an anomaly), in the order a reading visits them."""
 
-MODEL_VERSION = 4
+MODEL_VERSION = 5
 """Version of the detectors' maths: the first part of every anomaly's ``model_version`` (bump it
 when a change alters what the detectors raise)."""
 

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
+
 from processors.anomaly.config import AnomalyConfig
 from processors.anomaly.context import Context, Visit
 from processors.anomaly.dropped import DroppedSensor
@@ -306,6 +308,10 @@ class AnomalyProcessor:
         free = visit.relaxation.update(
             values, ctx.drift if relaxing else None, scale, (t - visit.entered_at) / 1000, cfg.relax_margin
         )
+        # A machine that reports no states has one everlasting stay: nothing to approach.
+        near = visit.relaxation.approach(values, ctx.level.raw if relaxing and visit.key else None, scale)
+        if near is not None:
+            free = near if free is None else np.where(free != 0, free, near)
         scored = ctx.regime.score_one(x, scale, free)
         score = visit.persistent_score(scored[0])
         visit.readings += 1

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from processors.anomaly.level import Envelope
 from processors.anomaly.serial import (
     FloatArray,
     bool_list,
@@ -45,6 +46,9 @@ FAST_ALPHA = 2.0 / (10 + 1)
 RELAX_TOL = 4.0
 """Noise scales of slack in the settling model: a turn back smaller than this, or a drift this much
 ahead of the learned rate x time, is noise."""
+APPROACH_STALL = 120
+"""Readings an *approaching* signal may go without coming closer to the state's centre before its
+allowance ends (a signal stuck short of its normal level is scored as is)."""
 
 
 class Drift:
@@ -98,6 +102,12 @@ class Relaxation:
         self.fast: list[float | None] = [None] * n
         self.ext: list[float | None] = [None] * n
         self.ok = [True] * n
+        # Approach: the side of the state's centre the signal comes from (-1, +1; 0: none or ended),
+        # its closest smoothed distance to the centre so far, and readings since it last came closer.
+        self.side = [0] * n
+        self.near: list[float | None] = [None] * n
+        self.stall = [0] * n
+        self.started = False
 
     def add_signal(self, value: float | None) -> None:
         """A signal joined during the visit: it starts from its first value."""
@@ -105,6 +115,54 @@ class Relaxation:
         self.fast.append(None)
         self.ext.append(None)
         self.ok.append(True)
+        self.side.append(0)
+        self.near.append(None)
+        self.stall.append(0)
+
+    def approach(
+        self, values: list[float | None], envelope: Envelope | None, scale: list[float]
+    ) -> FloatArray | None:
+        """The approach allowance (after ``update``, same reading): a signal that started this visit
+        more than ``RELAX_TOL`` noise scales to one side of the state's centre (the median of its
+        raw ``envelope`` in this state; None when no allowance applies) and is still on that
+        side, coming closer (its smoothed value has not moved away from its closest approach by
+        more than ``RELAX_TOL`` noise scales, and came closer within the last ``APPROACH_STALL``
+        readings), may differ from the known states *on that side* at no cost: a spindle spinning
+        up, a temperature warming back after a long stop, whatever the state's calibration saw of
+        such transitions. Crossing the centre, turning back or stalling ends it for the visit.
+        Returns per signal the free direction (-1, +1; 0: none), or None when no signal has one."""
+        if envelope is None:
+            return None
+        centre = envelope.med
+        if not self.started:
+            self.started = True
+            for i, v0 in enumerate(self.v0):
+                if v0 is not None and envelope.ready(i) and abs(v0 - centre[i]) > RELAX_TOL * scale[i]:
+                    self.side[i] = 1 if v0 > centre[i] else -1
+        if not any(self.side):
+            return None
+        out: FloatArray | None = None
+        for i, v in enumerate(values):
+            side = self.side[i]
+            fast = self.fast[i]
+            if side == 0 or v is None or fast is None:
+                continue
+            dist = side * (fast - centre[i])
+            near = self.near[i]
+            if near is None or dist < near:
+                self.near[i], self.stall[i] = dist, 0
+            else:
+                self.stall[i] += 1
+            near = self.near[i]
+            assert near is not None
+            crossed = side * (v - centre[i]) <= 0
+            if crossed or dist - near > RELAX_TOL * scale[i] or self.stall[i] > APPROACH_STALL:
+                self.side[i] = 0  # crossed the centre, turned back or stalled: score as is
+                continue
+            if out is None:
+                out = np.zeros(len(values))
+            out[i] = side
+        return out
 
     def update(
         self,
@@ -153,6 +211,10 @@ class Relaxation:
             "fast": opt_floats(self.fast),
             "ext": opt_floats(self.ext),
             "ok": list(self.ok),
+            "side": list(self.side),
+            "near": opt_floats(self.near),
+            "stall": list(self.stall),
+            "started": self.started,
         }
 
     @classmethod
@@ -160,4 +222,14 @@ class Relaxation:
         out = cls(opt_float_list(d["v0"], n))
         out.fast, out.ext = opt_float_list(d["fast"], n), opt_float_list(d["ext"], n)
         out.ok = bool_list(d["ok"], n)
+        if "side" not in d:  # written before the approach allowance: none for the rest of the visit
+            out.started = True
+            return out
+        out.side = [integer(x) for x in d["side"]]
+        out.near = opt_float_list(d["near"], n)
+        out.stall = [integer(x) for x in d["stall"]]
+        out.started = d["started"] is True
+        if len(out.side) != n or len(out.stall) != n or not all(x in (-1, 0, 1) for x in out.side):
+            msg = f"expected {n} approach sides in -1, 0, 1 and {n} stall counts"
+            raise ValueError(msg)
         return out

@@ -15,7 +15,9 @@ import pytest
 from fastavro.validation import validate
 from river import stats
 
-from processors.anomaly import AnomalyConfig, AnomalyProcessor, Quantile
+from processors.anomaly import AnomalyConfig, AnomalyProcessor, Quantile, Relaxation
+from processors.anomaly.level import Envelope
+from processors.anomaly.settling import APPROACH_STALL
 from processors.base import Emit, Record, derived_id
 from schemas import load_schema
 from twin.errors import SnapshotError
@@ -504,3 +506,53 @@ def test_quantile_is_rivers_bit_for_bit() -> None:
                 trial,
                 i,
             )
+
+
+def _approach_envelope(centre: float) -> Envelope:
+    env = Envelope(q=0.99, need=10)
+    env.add_signal()
+    for k in range(10):
+        env.learn(0, centre + (k % 3 - 1) * 0.1)
+    return env
+
+
+def test_a_signal_approaching_its_state_centre_is_free_on_the_side_it_comes_from() -> None:
+    # A spindle spinning up after a short stop (first-order lag, 2 s) to 8000 rpm: every reading on
+    # the way is free below the known states, until it reaches the centre.
+    env = _approach_envelope(8000.0)
+    r = Relaxation([0.0])
+    sides = []
+    for k in range(1, 40):
+        v = 8000.0 * (1 - math.exp(-k / 2)) + (-8.0 if k % 2 else 8.0)
+        r.update([v], None, [16.0], float(k), 2.0)
+        free = r.approach([v], env, [16.0])
+        sides.append(0 if free is None else int(free[0]))
+    assert sides[:8] == [-1] * 8
+    assert sides[-1] == 0 and r.side == [0]  # reached the centre: scored as is from then on
+    # No allowance without an envelope (unplanned states, a machine without states) or from the centre.
+    assert Relaxation([0.0]).approach([10.0], None, [16.0]) is None
+    assert Relaxation([8000.0]).approach([8000.0], env, [16.0]) is None
+
+
+def test_an_approach_that_stalls_or_turns_back_loses_its_allowance() -> None:
+    env = _approach_envelope(8000.0)
+    stalled = Relaxation([0.0])
+    freed = 0
+    for k in range(400):  # stuck at 7300 rpm, short of the 8000 it should reach
+        stalled.update([7300.0], None, [16.0], float(k), 2.0)
+        freed += stalled.approach([7300.0], env, [16.0]) is not None
+    assert stalled.side == [0] and freed <= APPROACH_STALL + 20
+    back = Relaxation([0.0])
+    for v in (4000.0, 6000.0, 7000.0, *([3000.0] * 30)):  # spins up, then falls back
+        back.update([v], None, [16.0], 1.0, 2.0)
+        back.approach([v], env, [16.0])
+    assert back.side == [0]
+    # The approach state is part of the snapshot.
+    copy = Relaxation.from_dict(json.loads(json.dumps(back.to_dict())), 1)
+    assert copy.to_dict() == back.to_dict()
+
+
+def test_a_relaxation_written_before_the_approach_allowance_restores_without_one() -> None:
+    old = {k: v for k, v in Relaxation([0.0]).to_dict().items() if k in ("v0", "fast", "ext", "ok")}
+    restored = Relaxation.from_dict(old, 1)
+    assert restored.approach([10.0], _approach_envelope(8000.0), [16.0]) is None
