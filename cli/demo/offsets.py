@@ -96,3 +96,28 @@ def wait_committed(settings: Settings, group: str, ends: Offsets, child: Child, 
             time.sleep(0.5)
     finally:
         consumer.close()
+
+
+def wait_joined(settings: Settings, group: str, child: Child, limit_s: float) -> bool:
+    """Until ``group`` is Stable with a member that holds partitions (``child``, its consumer, is
+    ready to take input); False, not an error, when that takes longer than ``limit_s``."""
+    from confluent_kafka import ConsumerGroupState, KafkaException
+
+    from twin.clients import kafka_admin
+
+    admin = kafka_admin(settings)
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        child.check()
+        try:
+            description = admin.describe_consumer_groups([group], request_timeout=5)[group].result()
+        except KafkaException:  # not known yet, or the coordinator is loading
+            description = None
+        if (
+            description is not None
+            and description.state == ConsumerGroupState.STABLE
+            and any(m.assignment and m.assignment.topic_partitions for m in description.members)
+        ):
+            return True
+        time.sleep(0.5)
+    return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from cli.demo.offsets import end_offsets, start_at, wait_committed
+from cli.demo.offsets import end_offsets, start_at, wait_committed, wait_joined
 from cli.demo.run import DERIVED_TOPICS, PLAN_TOPICS, SOURCE_TOPICS, DemoRun, started
 from cli.demo.watcher import Watcher
 from cli.infra import console
@@ -52,6 +52,11 @@ def start_worker(run: DemoRun) -> None:
             "--factory", str(run.factory_path)]  # fmt: skip
     run.worker = run.children.start("twin process", args, "demo-processors.log", grace_s=60)
     run.on_exit(lambda: stop_worker(run))
+    # The line is sped up: a worker still starting when it begins is minutes of simulated time
+    # behind, and answers the run's breakdowns only after the line has stopped.
+    with console.status("the worker joins its consumer group…"):
+        if not wait_joined(settings, run.app_id, run.worker, limit_s=60):
+            console.print("the worker has not joined its group after 60 s; the line starts anyway")
     run.watcher = Watcher(settings, derived_before, machines=run.machines)
     run.watcher.start()
     console.print(f"twin process (pid {run.worker.pid}): anomalies and alarms print below as they happen")

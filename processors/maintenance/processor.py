@@ -5,8 +5,9 @@ per-machine steps. It feeds the machine's readings, taken in an operating state 
 trained on (``MaintenanceConfig.states``, default RUNNING: what a spindle's vibration says at rest
 is another matter), to the RUL model of its machine type (``processors.maintenance.rul``), and
 publishes an estimate once the machine's current life has been observed for ``warmup_s``, then at
-most every ``every_s`` of event time, and at once when the estimate crosses one of ``alert_s`` (so
-an alarm or a maintenance request is never an interval late).
+most every ``every_s`` of event time, and when the estimate crosses one of ``alert_s`` (checked every
+``check_s``, so an alarm or a maintenance request is at most that late; the features take every
+reading, the network runs only at the checks).
 
 A machine's *life* starts again when it comes back from a DOWN whose reason renews it
 (``renewing_reasons``: maintenance, or the repair after a wear failure): its model state is
@@ -50,6 +51,9 @@ class MaintenanceConfig:
     models: dict[str, RULEstimator] = field(default_factory=dict)
     every_s: float = 60.0
     """Publish an estimate at most this often per machine..."""
+    check_s: float = 10.0
+    """...estimate every this often in between (the features take every reading; the network runs
+    only then), so a crossing of ``alert_s`` is published at most this late..."""
     alert_s: tuple[float, ...] = (3600.0, 900.0)
     """...and at once when the estimate falls below one of these (the shipped MaintenanceDue rule's
     horizons, and the maintenance request's)."""
@@ -88,6 +92,7 @@ class MaintenanceProcessor:
         self.last_rul: float = math.inf
         self.root: str | None = None
         self.first_ms: int | None = None
+        self.last_check_ms: int | None = None
         self.life = 0
 
     def process_one(self, topic: str, record: Record) -> list[Emit]:
@@ -107,18 +112,23 @@ class MaintenanceProcessor:
         reading = readings_for_model(t_ms / 1000, self.state, values, self.config.states)
         if reading is None:
             return []
+        if self.first_ms is None:
+            self.first_ms = t_ms
+        due = self.last_emit_ms is None or t_ms - self.last_emit_ms >= self.config.every_s * 1000
+        check = self.last_check_ms is None or t_ms - self.last_check_ms >= self.config.check_s * 1000
+        if t_ms - self.first_ms < self.config.warmup_s * 1000 or not (due or check):
+            # Still learning this life's trend (says nothing yet), or nothing to say before the next
+            # check: the features take the reading, the network is not run.
+            model.observe_one(self.machine_id, reading)
+            return []
         est = model.predict_one(self.machine_id, reading)
         if est.stale:
             return []  # a reading older than the model has seen (a replay): nothing new to say
-        if self.first_ms is None:
-            self.first_ms = t_ms
-        if t_ms - self.first_ms < self.config.warmup_s * 1000:
-            return []  # still learning this life's trend: says nothing yet
+        self.last_check_ms = t_ms
         cap = model.config.cap
         capped = est.rul >= CAPPED * cap
         low = est.lower
         crossed = any(est.rul < a <= self.last_rul for a in self.config.alert_s)
-        due = self.last_emit_ms is None or t_ms - self.last_emit_ms >= self.config.every_s * 1000
         if not (due or crossed):
             return []
         self.last_emit_ms = t_ms
@@ -187,6 +197,7 @@ class MaintenanceProcessor:
         self.life += 1
         self.root = None
         self.first_ms = None
+        self.last_check_ms = None
         self.last_rul = math.inf
         self.last_emit_ms = None
 
@@ -204,6 +215,7 @@ class MaintenanceProcessor:
             "last_rul": None if math.isinf(self.last_rul) else self.last_rul,
             "root": self.root,
             "first_ms": self.first_ms,
+            "last_check_ms": self.last_check_ms,
             "life": self.life,
         }
         return dump_snapshot(SNAPSHOT_FORMAT, SNAPSHOT_VERSION, body)
@@ -228,4 +240,5 @@ class MaintenanceProcessor:
         self.last_rul = math.inf if d["last_rul"] is None else float(d["last_rul"])
         self.root = d["root"]
         self.first_ms = d["first_ms"]
+        self.last_check_ms = d["last_check_ms"]
         self.life = int(d["life"])

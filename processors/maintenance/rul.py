@@ -303,6 +303,31 @@ class RULEstimator:
         if stack is None or fast is None:
             msg = "the RUL estimator has not learned yet: call learn() or load a model"
             raise RuntimeError(msg)
+        f, t, x, stale = self._take(unit_id, reading)
+        out, a1, a2 = fast.forward(x)
+        outs = out.tolist()
+        m = len(outs)
+        mean = sum(outs) / m
+        cap = self._cap
+        rul = min(max(mean * cap, 0.0), cap)
+        b = bisect.bisect_right(self._edges, rul)
+        return Estimate(
+            unit_id, t, rul, max(rul + self._lo[b], 0.0), min(rul + self._hi[b], cap),
+            math.sqrt(sum([(o - mean) ** 2 for o in outs]) / m) * cap, f.readings, self.model_version,
+            lambda: self._explain(stack, x, a1, a2), stale,
+        )  # fmt: skip
+
+    def observe_one(self, unit_id: str, reading: Reading) -> bool:
+        """Take the unit's next reading as ``predict_one`` does, without estimating (the features'
+        update only, a fraction of the cost): for a caller that needs an estimate only now and then.
+        False when the reading was stale (older than the unit's latest) and changed nothing."""
+        if self._stack is None:
+            msg = "the RUL estimator has not learned yet: call learn() or load a model"
+            raise RuntimeError(msg)
+        return not self._take(unit_id, reading)[3]
+
+    def _take(self, unit_id: str, reading: Reading) -> tuple[Features, float, FloatArray, bool]:
+        """The unit's features after ``reading``: (its state, time, features, stale)."""
         if self.normalise is not None:
             reading = self.normalise(reading)
         units = self._units
@@ -318,22 +343,8 @@ class RULEstimator:
         if stale:
             # At-least-once delivery repeats readings, and a late one cannot be inserted into the
             # running sums: it leaves the state alone and gets the unit's current estimate.
-            t = f.last_time
-            x = f.current()
-        else:
-            x = f.update(t, reading)
-        out, a1, a2 = fast.forward(x)
-        outs = out.tolist()
-        m = len(outs)
-        mean = sum(outs) / m
-        cap = self._cap
-        rul = min(max(mean * cap, 0.0), cap)
-        b = bisect.bisect_right(self._edges, rul)
-        return Estimate(
-            unit_id, t, rul, max(rul + self._lo[b], 0.0), min(rul + self._hi[b], cap),
-            math.sqrt(sum([(o - mean) ** 2 for o in outs]) / m) * cap, f.readings, self.model_version,
-            lambda: self._explain(stack, x, a1, a2), stale,
-        )  # fmt: skip
+            return f, f.last_time, f.current(), True
+        return f, t, f.update(t, reading), False
 
     def _explain(
         self, stack: Stack, x: FloatArray, a1: FloatArray, a2: FloatArray
