@@ -33,10 +33,8 @@ from processors.scheduling.model import Budget, Instance, SolveResult, Status
 from processors.scheduling.qubo import (
     DEFAULT_EVALUATIONS,
     Formulation,
-    FormulationError,
     QuboProblem,
-    build,
-    choose_formulation,
+    formulate,
     sample_stats,
 )
 
@@ -79,17 +77,17 @@ class SaSolver:
         from dwave.samplers import SimulatedAnnealingSampler
 
         started = time.perf_counter()
-        try:
-            kind, n, why = choose_formulation(instance, self.max_qubits, self.formulation, self.horizon)
-            if n > self.max_variables:
-                return self._unsupported(f"needs {n} variables, limit {self.max_variables} ({kind})", started)
-            if n == 0:
-                return self._unsupported(
-                    f"nothing to decide: every operation has one machine ({why})", started
-                )
-            problem = build(instance, kind, self.horizon)
-        except FormulationError as exc:
-            return self._unsupported(str(exc), started)
+        formulated = formulate(
+            instance,
+            self.max_qubits,
+            self.formulation,
+            self.horizon,
+            (self.max_variables, "variables", "limit"),
+        )
+        if isinstance(formulated, str):
+            return self._unsupported(formulated, started)
+        problem, why = formulated
+        kind = problem.formulation
         reads = self.reads or budget.evaluations or DEFAULT_EVALUATIONS
         sampleset = SimulatedAnnealingSampler().sample(  # type: ignore[no-untyped-call]
             bqm_of(problem), num_reads=reads, num_sweeps=self.sweeps, seed=budget.seed % (1 << 32)

@@ -72,6 +72,7 @@ from processors.scheduling.qubo import (
     QuboProblem,
     build,
     choose_formulation,
+    formulate,
     sample_stats,
 )
 from twin.errors import ConfigError
@@ -429,18 +430,14 @@ class QaoaSolver:
 
     def solve(self, instance: Instance, budget: Budget) -> SolveResult:
         started = time.perf_counter()
+        formulated = formulate(
+            instance, self.max_qubits, self.formulation, self.horizon, (self.max_qubits, "qubits", "budget")
+        )
+        if isinstance(formulated, str):
+            return self._unsupported(formulated, started)
+        problem, why = formulated
+        kind = problem.formulation
         try:
-            kind, qubits, why = choose_formulation(instance, self.max_qubits, self.formulation, self.horizon)
-        except FormulationError as exc:
-            return self._unsupported(str(exc), started)
-        if qubits > self.max_qubits:
-            return self._unsupported(
-                f"needs {qubits} qubits, budget {self.max_qubits} ({kind} formulation)", started
-            )
-        if qubits == 0:
-            return self._unsupported(f"nothing to decide: every operation has one machine ({why})", started)
-        try:
-            problem = build(instance, kind, self.horizon)
             sampler, device = _make_sampler(
                 self.backend,
                 self.shots,

@@ -553,6 +553,28 @@ def build(inst: Instance, formulation: Formulation, horizon: int | None = None) 
 # Statistics of decoded samples (QAOA and annealing report the same metrics)
 
 
+def formulate(
+    inst: Instance,
+    max_qubits: int,
+    formulation: Formulation | Literal["auto"],
+    horizon: int | None,
+    limit: tuple[int, str, str],
+) -> tuple[QuboProblem, str] | str:
+    """The QUBO a sampling solver runs on ``inst`` with why that formulation was chosen, or why it
+    cannot run (the solver's UNSUPPORTED note): the formulation does not apply, it needs more than
+    ``limit`` = (most, what they are, what the most is called) variables, or nothing is to decide."""
+    most, noun, word = limit
+    try:
+        kind, n, why = choose_formulation(inst, max_qubits, formulation, horizon)
+        if n > most:
+            return f"needs {n} {noun}, {word} {most} ({kind} formulation)"
+        if n == 0:
+            return f"nothing to decide: every operation has one machine ({why})"
+        return build(inst, kind, horizon), why
+    except FormulationError as exc:
+        return str(exc)
+
+
 @dataclass(frozen=True, slots=True)
 class SampleStats:
     """The decoded distribution: the best plan and the metrics of the module docstring."""
