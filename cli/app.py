@@ -22,6 +22,7 @@ from cli import query as query_cmd
 from cli import schedule as schedule_cmd
 from cli import search as search_cmd
 from cli import sink as sink_cmd
+from cli import spark as spark_cmd
 from cli import topics as topics_cmd
 from cli.state import state
 from twin import __version__
@@ -48,6 +49,7 @@ app.add_typer(db_cmd.app, name="db")
 app.add_typer(query_cmd.app, name="query")
 app.add_typer(schedule_cmd.app, name="schedule")
 app.add_typer(maintenance_cmd.app, name="maintenance")
+app.add_typer(spark_cmd.app, name="spark")
 app.command("demo")(demo_cmd.demo)
 app.command("produce")(produce_cmd.produce)
 app.command("process")(process_cmd.process)

@@ -159,6 +159,16 @@ class CommandError(TwinError):
     """An operator command the gateway cannot carry out."""
 
 
+# -- analytics ---------------------------------------------------------------------------------
+class AnalyticsError(TwinError):
+    """A Spark analytics job that cannot run or finish: Java missing, packages unresolved, a store
+    down, an empty period. One line (the CLI prints it and exits non-zero)."""
+
+
+class EmptyPeriodError(AnalyticsError):
+    """The requested period holds no history to report on."""
+
+
 _LEADING_PATH = re.compile(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): ")
 M = TypeVar("M", bound="BaseModel")
 

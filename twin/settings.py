@@ -292,6 +292,23 @@ class SchedulerSettings(BaseModel):
         }
 
 
+class SparkSettings(BaseModel):
+    """The Spark analytics jobs (``twin spark report``, ``jobs/spark``; docs/analytics.md)."""
+
+    master: str = Field(default="local[*]", description="local[*], spark://host:7077, k8s://https://...")
+    app_name: str = "factory-twin-analytics"
+    repository: str = Field(
+        default="https://repo1.maven.org/maven2/",
+        description="Maven repository the connector packages resolve from (a mirror in a closed plant)",
+    )
+    ivy_dir: Path | None = Field(default=None, description="Ivy cache of resolved packages; default ~/.ivy2")
+    driver_memory: str = "2g"
+    shuffle_partitions: int = Field(default=8, gt=0, description="spark.sql.shuffle.partitions")
+    conf: dict[str, str] = Field(
+        default_factory=dict, description="extra Spark settings (JSON in the environment)"
+    )
+
+
 # Asymmetric algorithms need a public key file; HMAC ones a shared secret. "none" is never allowed.
 JwtAlgorithm = Literal["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA"]
 
@@ -366,6 +383,7 @@ class Settings(BaseSettings):
     sinks: SinkSettings = Field(default_factory=SinkSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
 
     @model_validator(mode="after")
     def _default_to_local_stack(self) -> Settings:

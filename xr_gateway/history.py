@@ -44,6 +44,14 @@ class HistoryStore(Protocol):
         """Newest first."""
         ...
 
+    def report_periods(self, *, line_id: str, kind: str, limit: int) -> list[dict[str, Any]]:
+        """A line's complete analytics report periods (``twin spark report``), newest first."""
+        ...
+
+    def report(self, *, report: str, line_id: str, period: str) -> list[dict[str, Any]]:
+        """One stored report's rows, flattened: scope, item, kind, then its labels and metrics."""
+        ...
+
 
 class MemoryHistory:
     """The last ``history_max`` alarm events and KPI windows the gateway saw."""
@@ -87,8 +95,20 @@ class MemoryHistory:
                 break
         return out
 
+    def report_periods(self, *, line_id: str, kind: str, limit: int) -> list[dict[str, Any]]:
+        raise HistoryUnavailableError(_NO_REPORTS)
+
+    def report(self, *, report: str, line_id: str, period: str) -> list[dict[str, Any]]:
+        raise HistoryUnavailableError(_NO_REPORTS)
+
+
+_NO_REPORTS = (
+    "analytics reports live in Cassandra: start the gateway with `--history cassandra` "
+    "and run `twin spark report`"
+)
 
 # -- Cassandra -------------------------------------------------------------------------------------
+
 
 DAY_MS = 86_400_000
 DEFAULT_DAYS = 7  # how far back a request looks (alarms by start time, KPI windows by start)
@@ -141,6 +161,14 @@ def kpi_record(row: Mapping[str, Any]) -> dict[str, Any]:
     out = {name: row.get(_KPI_COLUMNS.get(name, name)) for name in KPI_FIELDS}
     for name in _KPI_TIMES:
         out[name] = epoch_ms(out[name])
+    return out
+
+
+def report_record(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``report_rows`` row as one flat record: keys, then labels, then metrics."""
+    out: dict[str, Any] = {k: row[k] for k in ("scope", "item", "kind", "period_start", "period_end")}
+    out.update(row.get("labels") or {})
+    out.update(row.get("metrics") or {})
     return out
 
 
@@ -312,6 +340,16 @@ class CassandraHistory:
             merged = heapq.merge(*sources, key=kpi_order, reverse=True)
             wanted = (r for r in merged if line_id is None or r["line_id"] == line_id)
             return list(itertools.islice(wanted, limit))
+
+    def report_periods(self, *, line_id: str, kind: str, limit: int) -> list[dict[str, Any]]:
+        with self._answering():
+            rows = self.history.report_periods(line_id, kind, limit=limit)
+        return [{k: v for k, v in r.items() if k not in ("run_id", "source")} for r in rows]
+
+    def report(self, *, report: str, line_id: str, period: str) -> list[dict[str, Any]]:
+        with self._answering():
+            rows = self.history.report_rows(report, line_id, period)
+        return [report_record(r) for r in rows]
 
     # -- reads -----------------------------------------------------------------------------------
     def _alarm_rows(

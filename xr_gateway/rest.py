@@ -127,6 +127,48 @@ def kpis(
         raise HTTPException(503, str(exc)) from exc
 
 
+@api.get(
+    "/reports/{line_id}/periods",
+    summary="A line's stored analytics periods (twin spark report), newest first",
+)
+def report_periods(
+    line_id: str,
+    gateway: GatewayDep,
+    _who: Authorized,
+    kind: str = Query("day", pattern="^(day|shift)$"),
+    limit: int = Query(31, ge=1, le=366),
+) -> list[dict[str, Any]]:
+    try:
+        return gateway.history.report_periods(line_id=line_id, kind=kind, limit=limit)
+    except HistoryUnavailableError as exc:
+        raise HTTPException(503, str(exc)) from exc
+
+
+@api.get("/reports/{line_id}/{report}", summary="One analytics report of a line (default: its latest day)")
+def report_rows(
+    line_id: str,
+    report: str,
+    gateway: GatewayDep,
+    _who: Authorized,
+    period: str | None = Query(None, description="2026-12-08 or 2026-12-08/A; default: the latest complete"),
+    kind: str = Query("day", pattern="^(day|shift)$", description="which latest period, without one"),
+) -> dict[str, Any]:
+    try:
+        if period is None:
+            latest = gateway.history.report_periods(line_id=line_id, kind=kind, limit=1)
+            if not latest:
+                raise HTTPException(
+                    404, f"no complete {kind} report for line {line_id!r}: run `twin spark report`"
+                )
+            period = str(latest[0]["period"])
+        rows = gateway.history.report(report=report, line_id=line_id, period=period)
+    except HistoryUnavailableError as exc:
+        raise HTTPException(503, str(exc)) from exc
+    if not rows:
+        raise HTTPException(404, f"no {report!r} rows for line {line_id!r} and period {period!r}")
+    return {"report": report, "line_id": line_id, "period": period, "rows": rows}
+
+
 @api.get("/plans", summary="The latest schedule plan of each line, with its Gantt rows and solver comparison")
 def plans(gateway: GatewayDep, _who: Authorized, line_id: str | None = None) -> list[dict[str, Any]]:
     records = gateway.hub.plan_records

@@ -50,6 +50,7 @@ def where_to_look(settings: Settings, *, machine: str, first_ms: int, last_ms: i
         f"  History          twin query alarms --since {since}\n"
         f"                   twin query kpis --machine {machine} --since {since} --until {until}\n"
         f"  Search           twin search --machine {machine} --since {since}\n"
+        f"  Analytics        twin spark report --from {since} --to {until}   (HTML + CSV in reports/)\n"
         "  More events      twin produce --rate 5000 --duration 30\n"
         f"This run's events are stamped {since[-6:-1]} to {_minute(last_ms)[-6:-1]} UTC: the line ran "
         f"{speed:g}x faster than the clock, {_where(last_ms)}."

@@ -1,1 +1,2 @@
-"""jobs/spark — see ARCHITECTURE.md for what lives here."""
+"""Spark batch analytics (docs/analytics.md): pure DataFrame transforms per report, their sources
+and the report tables; ``run.main()`` for spark-submit, ``twin spark report`` for people."""

@@ -208,3 +208,16 @@ class History:
     def schedule_requests(self, line_id: str, *, limit: int) -> list[Row]:
         cql = "SELECT * FROM {ks}.schedule_requests WHERE line_id = ? LIMIT ?"
         return list(self._run(cql, (line_id, limit)))
+
+    # -- analytics reports (jobs/spark, docs/analytics.md) -----------------------------------------
+    def report_periods(self, line_id: str, kind: str, *, limit: int, complete_only: bool = True) -> list[Row]:
+        """A line's report periods of one kind (``day`` or ``shift``), newest first; by default only
+        those whose run finished (a run that died half-way leaves its periods ``running``)."""
+        cql = "SELECT * FROM {ks}.report_periods WHERE line_id = ? AND kind = ?"
+        rows = (r for r in self._run(cql, (line_id, kind)) if not complete_only or r["status"] == "complete")
+        return list(itertools.islice(rows, limit))
+
+    def report_rows(self, report: str, line_id: str, period: str) -> list[Row]:
+        """One report of one line and period: its rows by scope and item."""
+        cql = "SELECT * FROM {ks}.report_rows WHERE report = ? AND line_id = ? AND period = ?"
+        return list(self._run(cql, (report, line_id, period)))

@@ -71,8 +71,8 @@ STATEMENTS: dict[str, str] = {
     ),
     "part": (
         "INSERT INTO {ks}.parts (machine_id, day, event_time, event_id, line_id, part_id, cycle_time_s, "
-        "ideal_cycle_time_s, good, scrap_reason, source, correlation_id) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+        "ideal_cycle_time_s, good, scrap_reason, product_family, source, correlation_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
     ),
     "machine_state": (
         "INSERT INTO {ks}.machine_states (machine_id, day, event_time, event_id, line_id, previous, state, "
@@ -120,8 +120,8 @@ STATEMENTS: dict[str, str] = {
     ),
     "schedule_plan": (
         "INSERT INTO {ks}.schedule_plans (line_id, event_time, plan_id, request_id, solver, status, "
-        "objective, solve_time_ms, assignments, source, correlation_id) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+        "objective, solve_time_ms, assignments, objective_name, bound, chosen_by, comparison, source, "
+        "correlation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
     ),
     "schedule_request": (
         "INSERT INTO {ks}.schedule_requests (line_id, event_time, request_id, trigger, trigger_machine_id, "
@@ -190,7 +190,14 @@ def telemetry(v: Mapping[str, Any]) -> list[Write]:
 
 def part(v: Mapping[str, Any]) -> list[Write]:
     ms = event_ms(v["event_time"])
-    columns = (v["part_id"], v["cycle_time_s"], v["ideal_cycle_time_s"], v["good"], _unset(v["scrap_reason"]))
+    columns = (
+        v["part_id"],
+        v["cycle_time_s"],
+        v["ideal_cycle_time_s"],
+        v["good"],
+        _unset(v["scrap_reason"]),
+        _unset(v.get("product_family")),
+    )
     return [("part", _machine_event(v, ms, *columns))]
 
 
@@ -355,6 +362,13 @@ def schedule_plan(v: Mapping[str, Any]) -> list[Write]:
         _unset(v["objective"]),
         v["solve_time_ms"],
         assignments,
+        v.get("objective_name", "makespan"),
+        _unset(v.get("bound")),
+        v.get("chosen_by", ""),
+        [
+            (c["solver"], c["status"], c.get("objective"), c.get("gap"), c.get("solve_time_ms"))
+            for c in v.get("comparison") or ()
+        ],
         v["source"],
         v["correlation_id"],
         ms * 1000,

@@ -22,6 +22,7 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from localstack import Infra
+from tests.integration.browser_helpers import CHROMIUM, need
 from tests.integration.processors.pipeline_helpers import namespace
 from tests.integration.xr_gateway.gateway_helpers import Publisher, RunningGateway, running_gateway, state
 from twin.settings import Settings
@@ -29,7 +30,6 @@ from xr_gateway.app import WEB_DIST
 from xr_gateway.auth import Role
 
 ROOT = Path(__file__).resolve().parents[3]
-CHROMIUM = Path(os.environ.get("TWIN_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(os.environ.get("TWIN_TEST_ARTIFACTS", ROOT / ".twin" / "test-artifacts")) / "browser"
 LINE = "line-1"
 MACHINES = ("cnc-1", "press-1", "weld-1", "paint-1", "qc-1")  # the built-in layout's stations
@@ -38,18 +38,10 @@ STATES = {"cnc-1": "RUNNING", "press-1": "DOWN", "weld-1": "IDLE", "paint-1": "S
 WAIT_MS = 30_000  # generous: these waits are for correctness, not speed (the latency is recorded)
 
 
-def _need(ok: bool, why: str) -> None:
-    if ok:
-        return
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"{why} (CI=true, so this fails)", pytrace=False)
-    pytest.skip(why)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    _need(CHROMIUM.exists(), f"{CHROMIUM} missing: `make browser` installs Debian's chromium")
-    _need((WEB_DIST / "index.html").is_file(), "the WebXR client is not built: run `make web`")
+    need(CHROMIUM.exists(), f"{CHROMIUM} missing: `make browser` installs Debian's chromium")
+    need((WEB_DIST / "index.html").is_file(), "the WebXR client is not built: run `make web`")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         # SwiftShader gives headless Chromium a software WebGL2.
