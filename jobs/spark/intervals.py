@@ -89,21 +89,23 @@ def state_intervals(states: DataFrame, config: KpiConfig | None = None) -> DataF
         "event_id",
         F.unix_micros("event_time").alias("t"),
     )
-    same = Window.partitionBy("machine_id", "t")
+    # Every window below partitions by machine alone: one shuffle of the changes, then sorts.
+    machine = Window.partitionBy("machine_id")
+    same = machine.orderBy("t").rangeBetween(0, 0)  # the changes at the same microsecond
     s = s.withColumn("_states", F.collect_set("state").over(same)).withColumn(
         "_after",
         F.when(F.array_contains("_states", F.coalesce(F.col("previous"), F.lit(""))), 1).otherwise(0),
     )
-    order = Window.partitionBy("machine_id").orderBy("t", "_after", "state", "reason", "event_id")
+    order = machine.orderBy("t", "_after", "state", "reason", "event_id")
     s = s.withColumn("end_us", F.coalesce(F.lead("t").over(order), F.lit(FAR_US)))
     s = s.withColumn("kind", kind).withColumn("failure", failure).withColumn("category", category)
-    # A failure starts where the previous interval was not a failure; it lasts while failures follow.
+    # A failure starts where the previous interval was not a failure; it lasts while failures follow:
+    # its start is the latest failure start up to here.
     s = s.withColumn("_begins", F.col("failure") & ~F.coalesce(F.lag("failure").over(order), F.lit(False)))
-    s = s.withColumn("_run", F.sum(F.when(F.col("_begins"), 1).otherwise(0)).over(order))
-    group = Window.partitionBy("machine_id", "_run")
+    upto = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
     s = s.withColumn(
         "failure_start_us",
-        F.when(F.col("failure"), F.min(F.when(F.col("_begins"), F.col("t"))).over(group)),
+        F.when(F.col("failure"), F.last(F.when(F.col("_begins"), F.col("t")), ignorenulls=True).over(upto)),
     )
     return s.select(
         "machine_id",

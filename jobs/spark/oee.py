@@ -152,11 +152,8 @@ def machine_figures(
 
     time = machine_time(states, segments, config)
     counts = part_counts(parts, periods)
-    machines = (
-        time.select("line_id", "period", "machine_id")
-        .unionByName(counts.select("line_id", "period", "machine_id"))
-        .distinct()
-    )
+    # Every machine with time or parts in a period (one read of each side: a full outer join).
+    machines = time.join(counts, ["line_id", "period", "machine_id"], "full_outer")
     scheduled = segments.groupBy("line_id", "period").agg(
         F.sum(F.unix_micros("seg_end") - F.unix_micros("seg_start")).alias("scheduled_us")
     )
@@ -168,11 +165,8 @@ def machine_figures(
         "kind",
         (F.unix_micros("period_end") - F.unix_micros("period_start")).alias("calendar_us"),
     )
-    df = (
-        machines.join(per, ["line_id", "period"])
-        .join(scheduled, ["line_id", "period"], "left")
-        .join(time, ["line_id", "period", "machine_id"], "left")
-        .join(counts, ["line_id", "period", "machine_id"], "left")
+    df = machines.join(F.broadcast(per), ["line_id", "period"]).join(
+        F.broadcast(scheduled), ["line_id", "period"], "left"
     )
     zero = [
         "scheduled_us",
@@ -201,18 +195,20 @@ def oee(
     machines = _figures(
         base.withColumn("scope", F.concat(F.lit("machine:"), "machine_id")).withColumn("item", F.lit(""))
     )
-    lines = _figures(_line_base(base, parts, layout or {}))
+    lines = _figures(_line_base(base, layout or {}))
     keep = [c for c in machines.columns if c != "machine_id"]
     return machines.select(*keep).unionByName(lines.select(*keep))
 
 
-def _line_base(base: DataFrame, parts: DataFrame, layout: Mapping[str, Sequence[str]]) -> DataFrame:
+def _line_base(base: DataFrame, layout: Mapping[str, Sequence[str]]) -> DataFrame:
     """The constraint's buckets per line and period, with the line's counts (see the module doc)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    # Each machine's mean ideal cycle time over the whole range stands in for a period without parts.
-    overall = parts.groupBy("machine_id").agg(F.avg("ideal_cycle_time_s").alias("_ideal_all"))
+    # Each machine's mean ideal cycle time over the whole range stands in for a period without parts
+    # (from the day periods' sums, which do not overlap: no second scan of the parts).
+    days = base.where(F.col("kind") == "day").groupBy("line_id", "machine_id")
+    overall = days.agg((F.sum("ideal_us") / US / F.sum("total_count")).alias("_ideal_all"))
     position = (
         F.create_map(
             *[
@@ -230,7 +226,7 @@ def _line_base(base: DataFrame, parts: DataFrame, layout: Mapping[str, Sequence[
         if position is not None
         else F.lit(0)
     )
-    df = base.join(overall, "machine_id", "left").withColumn(
+    df = base.join(overall, ["line_id", "machine_id"], "left").withColumn(
         "_ideal",
         F.when(F.col("total_count") > 0, F.col("ideal_us") / US / F.col("total_count")).otherwise(
             F.coalesce(F.col("_ideal_all"), F.lit(0.0))
