@@ -95,7 +95,7 @@ def spark_error(exc: BaseException, settings: Settings) -> AnalyticsError:
     if "keyspace" in text.lower() and "not found" in text.lower():
         return AnalyticsError(f"keyspace {c.keyspace} has no history tables yet (`twin db migrate`)")
     for raw in text.splitlines():
-        line = raw.strip()
+        line = raw.strip().lstrip(":").strip()
         if line and not line.startswith(("at ", "JVM stacktrace", "An error occurred")):
             return AnalyticsError(f"the Spark job failed: {line[:300]}")
     return AnalyticsError(f"the Spark job failed: {type(exc).__name__}")
