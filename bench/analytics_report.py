@@ -16,13 +16,15 @@ size and seed, and loaded into a keyspace of its own (``bench_analytics_<size>_s
 with our migrations; a marker row says it is complete, so a rerun with ``--keep-keyspace`` skips the
 load). The load is timed separately and is not part of any variant's time.
 
-Each variant runs in a fresh subprocess per size (``--rounds`` times, alternating): wall time from
-spawn to exit (Python and JVM start included), the phases the child reports (session start, building
-the frames, executing + collecting the result to pandas, then, outside the timed report, a scan of
-the inputs alone to a no-op sink), and peak memory = the highest sum of RSS over the child's process
-tree (Python + the JVM it launches), sampled every 50 ms with psutil. The results of every variant
-are compared: OEE (and availability, performance, quality) per machine-day within 1e-9, Pareto
-downtime_s and stops equal; a mismatch exits non-zero.
+Each variant runs in a fresh subprocess per size (``--rounds`` times, alternating). Wall time runs from
+spawn until the child has the report collected in pandas (Python and JVM start included); the child
+also reports its phases (session start, building the frames, executing + collecting each report,
+Spark's own per-stage numbers from its status store) and, after the report and outside its time, a
+scan of the inputs alone to a no-op sink (``--no-scan`` skips it). Peak memory = the highest sum of
+RSS over the child's process tree (Python + the JVM it launches) until the report is collected,
+sampled every 50 ms with psutil. Every variant's report is compared with Spark-on-Parquet's: OEE,
+availability, performance, quality per machine-day and line-day within 1e-9 (both round to 9
+places), counts, and Pareto downtime_s, stops and ranks equal; a mismatch exits non-zero.
 
     .venv/bin/python -m bench.analytics_report --sizes 20000                      # smoke, ~1 minute
     .venv/bin/python -m bench.analytics_report --sizes 1000000,10000000 --json analytics.json
